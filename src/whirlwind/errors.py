@@ -10,7 +10,8 @@ holds exceptions, split by whose fault they are::
     │   └── InvalidToken       bad signature, algorithm, claims, format (→ 3500 / 103)
     ├── ConfigError            the configuration has problems; ``problems`` lists each with its key
     ├── InvalidState           our own mistake: a call in the wrong state
-    └── BrokerUnavailable      the broker or presence storage failed
+    ├── BrokerUnavailable      the broker or presence storage failed
+    └── UnrecoverablePosition  a request names a stream epoch that is gone (→ 112)
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class InvalidState(WhirlwindError):
 
 class BrokerUnavailable(WhirlwindError):
     """The broker or presence manager could not complete a call."""
+
+
+class UnrecoverablePosition(WhirlwindError):
+    """A history or recovery request names an epoch the stream no longer has (error 112)."""

@@ -17,10 +17,15 @@ from whirlwind.protocol.messages import Command, Publication, Push, Result
 class Codec(Protocol):
     """Encodes and decodes one protocol variant (JSON or Protobuf)."""
 
-    name: str
-    """``"json"`` or ``"protobuf"``."""
-    binary: bool
-    """Whether frames are binary WebSocket frames."""
+    @property
+    def name(self) -> str:
+        """``"json"`` or ``"protobuf"``."""
+        ...
+
+    @property
+    def binary(self) -> bool:
+        """Whether frames are binary WebSocket frames."""
+        ...
 
     def decode_commands(self, frame: bytes) -> list[Command]:
         """Decode every command of a frame, in order.

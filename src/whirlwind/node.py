@@ -1,0 +1,230 @@
+"""Node: the Hub, the Broker and the PresenceManager of one Whirlwind process.
+
+Mirrors ``centrifugal/centrifuge node.go``: the node publishes through its broker, receives
+every publication, join and leave back as the broker's event handler and fans them out
+through the hub. It also owns what all connections share: the channel rules, the token
+verifiers and the flusher that writes every client's queued output once per loop turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from whirlwind import __version__, codes
+from whirlwind.auth.tokens import TokenVerifier
+from whirlwind.broker.base import Broker, PublishOptions, PublishResult
+from whirlwind.channels import ChannelRules, ResolvedChannel
+from whirlwind.client.protocol import ProtocolSettings
+from whirlwind.codes import Disconnect
+from whirlwind.hub import Hub
+from whirlwind.presence.base import PresenceManager
+from whirlwind.protocol.messages import ClientInfo, Publication, StreamPosition
+
+if TYPE_CHECKING:
+    from whirlwind.config.schema import Config
+
+logger = logging.getLogger("whirlwind.node")
+
+VERSION = f"{__version__} Whirlwind"
+"""Server version string sent in connect replies (informational, client-protocol.md §5.1)."""
+
+
+class Flushable(Protocol):
+    """A connection with queued output."""
+
+    def flush(self) -> None:
+        """Write everything queued as one frame."""
+        ...
+
+
+class Flusher:
+    """Writes the output of every client that got data, once per event loop iteration.
+
+    Coalescing: everything queued to a client since the last flush leaves in one frame
+    (JSON lines joined by ``\\n``, Protobuf messages concatenated).
+    """
+
+    __slots__ = ("_dirty", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._dirty: list[Flushable] = []
+        self._scheduled = False
+
+    def add(self, client: Flushable) -> None:
+        """Flush ``client`` soon; the caller makes sure it is added once per round."""
+        self._dirty.append(client)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty = self._dirty
+        self._dirty = []
+        for client in dirty:
+            try:
+                client.flush()
+            except Exception:
+                logger.exception("flush failed")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelPublishOptions:
+    """Per-call options of :meth:`Node.publish` beyond what the namespace decides."""
+
+    info: ClientInfo | None = None
+    tags: dict[str, str] | None = None
+    skip_history: bool = False
+    idempotency_key: str = ""
+    delta: bool | None = None
+    version: int = 0
+    version_epoch: str = ""
+
+
+class Node:
+    """One Whirlwind process."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        broker: Broker,
+        presence: PresenceManager,
+        loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.id = str(uuid.uuid4())
+        self.name = config.node.name or f"{socket.gethostname()}_{config.http_server.port}"
+        self.version = VERSION
+        self.loop = loop
+        self.clock = clock
+        """Wall clock (Unix seconds) for token expiry."""
+        self.started_at = clock()
+        self.hub = Hub()
+        self.rules = ChannelRules(config.channel)
+        self.broker = broker
+        self.presence = presence
+        self.flusher = Flusher(loop)
+        client = config.client
+        self.connection_verifier = TokenVerifier(
+            client.token, insecure_skip_signature=client.insecure_skip_token_signature_verify
+        )
+        if client.subscription_token.enabled:
+            self.subscription_verifier = TokenVerifier(
+                client.subscription_token.settings(),
+                insecure_skip_signature=client.insecure_skip_token_signature_verify,
+            )
+        else:
+            self.subscription_verifier = self.connection_verifier
+        self.protocol_settings = ProtocolSettings(
+            ping_interval=client.ping_interval,
+            pong_timeout=client.pong_timeout,
+            stale_close_delay=client.stale_close_delay,
+            expired_close_delay=client.expired_close_delay,
+            expired_sub_close_delay=client.expired_sub_close_delay,
+            presence_update_interval=client.presence_update_interval,
+            channel_limit=client.channel_limit,
+            queue_max_size=client.queue_max_size,
+        )
+        self._shutting_down = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        broker.register_handler(self)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in a task owned by the node (awaited at shutdown, errors logged)."""
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("node task failed", exc_info=task.exception())
+
+    async def start(self) -> None:
+        """Start the broker."""
+        await self.broker.start()
+        logger.info("node started", extra={"node": self.name, "node_id": self.id})
+
+    @property
+    def shutting_down(self) -> bool:
+        """Whether :meth:`shutdown` has begun: no new connections are accepted."""
+        return self._shutting_down
+
+    async def shutdown(self, disconnect: Disconnect = codes.DISCONNECT_SHUTDOWN) -> None:
+        """Disconnect every client with 3001 (they reconnect elsewhere), then close."""
+        self._shutting_down = True
+        clients = list(self.hub.clients())
+        logger.info("shutting down: disconnecting %d clients", len(clients))
+        for client in clients:
+            disconnect_fn = getattr(client, "disconnect", None)
+            if disconnect_fn is not None:
+                disconnect_fn(disconnect)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+        await self.broker.close()
+        await self.presence.close()
+
+    # ------------------------------------------------------ broker event handler
+
+    def handle_publication(
+        self, channel: str, publication: Publication, position: StreamPosition
+    ) -> None:
+        """Fan a publication out to this node's subscribers."""
+        self.hub.broadcast_publication(channel, publication)
+
+    def handle_join(self, channel: str, info: ClientInfo) -> None:
+        """Fan a join out."""
+        self.hub.broadcast_join(channel, info)
+
+    def handle_leave(self, channel: str, info: ClientInfo) -> None:
+        """Fan a leave out."""
+        self.hub.broadcast_leave(channel, info)
+
+    # -------------------------------------------------------------- operations
+
+    def publish_options(
+        self, resolved: ResolvedChannel, options: ChannelPublishOptions
+    ) -> PublishOptions:
+        """Combine a namespace's history settings with one call's options."""
+        ns = resolved.options
+        use_history = resolved.history_enabled and not options.skip_history
+        return PublishOptions(
+            info=options.info,
+            tags=options.tags,
+            history_size=ns.history_size if use_history else 0,
+            history_ttl=ns.history_ttl if use_history else 0.0,
+            history_meta_ttl=resolved.history_meta_ttl,
+            idempotency_key=options.idempotency_key,
+            delta=ns.delta_publish if options.delta is None else options.delta,
+            version=options.version,
+            version_epoch=options.version_epoch,
+        )
+
+    async def publish(
+        self, resolved: ResolvedChannel, data: bytes, options: ChannelPublishOptions
+    ) -> PublishResult:
+        """Publish ``data`` into a resolved channel."""
+        return await self.broker.publish(
+            resolved.name, data, self.publish_options(resolved, options)
+        )
+
+    def statistics(self) -> dict[str, float]:
+        """Numbers for ``info`` and metrics."""
+        hub = self.hub
+        return {
+            "num_clients": hub.num_clients,
+            "num_users": hub.num_users,
+            "num_subs": hub.num_subscriptions,
+            "num_channels": hub.num_channels,
+            "uptime": int(self.clock() - self.started_at),
+        }
