@@ -1,0 +1,833 @@
+"""Connection and subscription JWT verification (client-protocol.md §12).
+
+Behaviour follows Centrifugo's ``internal/jwtverify/token_verifier_jwt.go`` and
+``internal/jwks/manager.go``; settings are one ``client.token`` or
+``client.subscription_token`` section (channels-config.md §5.4).
+
+Rules:
+
+* Keys are built once and bound to one algorithm family. HS256/384/512 verify only with
+  ``hmac_secret_key`` (and ``hmac_previous_secret_key`` while ``now <
+  hmac_previous_secret_key_valid_until``); RS256/384/512 only with ``rsa_public_key``;
+  ES256/384/512 only with ``ecdsa_public_key`` whose curve matches the algorithm (P-256,
+  P-384, P-521). An HS token is never checked against a public key used as a secret, and
+  ``alg: none`` is always refused, even with ``insecure_skip_signature``.
+* With ``jwks_public_endpoint`` set, every token is verified with the JWKS key named by its
+  ``kid`` header, as Centrifugo does (the static keys are then unused): RSA keys verify
+  RS256/384/512, EC keys the ES algorithm of their curve, OKP Ed25519 keys EdDSA; a JWK's
+  own ``alg``, when present, is the only algorithm it verifies. Keys whose ``use`` is not
+  ``sig`` are ignored.
+* The JWKS document is fetched when a ``kid`` is unknown or the cached set is older than the
+  cache TTL, at most once per refresh interval (failed attempts count), and concurrent
+  callers wait for the same fetch. A successful fetch replaces the whole set, so a key
+  removed from the endpoint stops verifying; a failed one keeps the previous set.
+* Checks run in this order: token structure, algorithm, signature, claim types, audience
+  and issuer, ``channel`` claim, then time. Time is an argument (``now``, Unix seconds):
+  ``exp <= now`` and ``nbf > now`` both raise :class:`TokenExpired`, because Centrifugo
+  answers both with ``ErrTokenExpired`` (error 109 makes the SDK fetch a fresh token,
+  where an invalid token would end the connection with 3500). Everything else raises
+  :class:`InvalidToken`, whose message says what was wrong but never quotes the token or
+  a key.
+* A JSON ``null`` claim counts as absent. ``info``, ``data`` and ``meta`` are returned as
+  compact JSON bytes; ``b64info``/``b64data`` (standard base64 with padding) take
+  precedence over them when non-empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Final, TypeAlias
+
+import aiohttp
+import orjson
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from jwt import PyJWK, PyJWS
+from jwt.algorithms import Algorithm, get_default_algorithms
+from jwt.exceptions import PyJWTError
+
+from whirlwind.errors import ConfigError, InvalidState, InvalidToken, TokenExpired
+
+__all__ = [
+    "ConnectToken",
+    "JwksFetch",
+    "SubscribeOptions",
+    "SubscriptionOverride",
+    "SubscriptionToken",
+    "TokenSettings",
+    "TokenVerifier",
+    "make_token",
+]
+
+JwksFetch: TypeAlias = Callable[[str], Awaitable[bytes]]
+"""An async callable that returns the body of a GET on the JWKS URL."""
+
+_HMAC_ALGORITHMS: Final = frozenset({"HS256", "HS384", "HS512"})
+_RSA_ALGORITHMS: Final = frozenset({"RS256", "RS384", "RS512"})
+_EC_CURVES: Final[dict[str, type[ec.EllipticCurve]]] = {
+    "ES256": ec.SECP256R1,
+    "ES384": ec.SECP384R1,
+    "ES512": ec.SECP521R1,
+}
+_EC_ALGORITHMS: Final = frozenset(_EC_CURVES)
+_SUPPORTED_ALGORITHMS: Final = (
+    _HMAC_ALGORITHMS | _RSA_ALGORITHMS | _EC_ALGORITHMS | frozenset({"EdDSA"})
+)
+_ALGORITHMS: Final[dict[str, Algorithm]] = {
+    name: algorithm
+    for name, algorithm in get_default_algorithms().items()
+    if name in _SUPPORTED_ALGORITHMS
+}
+_OVERRIDE_FIELDS: Final = (
+    "presence",
+    "join_leave",
+    "force_push_join_leave",
+    "force_recovery",
+    "force_positioning",
+)
+_PRIVATE_KEY_TYPES: Final = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    ed25519.Ed25519PrivateKey,
+)
+_USER_ID_CLAIM_RE: Final = re.compile(r"^[a-zA-Z_]+$")
+_JWKS_MAX_BYTES: Final = 1 << 20
+# PyJWS is used only to parse the compact form; signatures are checked below with
+# prebuilt keys so that no key is ever prepared from attacker-chosen input.
+_JWS: Final = PyJWS()
+
+
+# ---------------------------------------------------------------------------
+# Settings and results
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenSettings:
+    """Verification settings of one token section (``client.token`` or
+    ``client.subscription_token``); field names are Centrifugo v6 keys (§5.4)."""
+
+    hmac_secret_key: str = ""
+    """Secret for HS256/384/512; empty disables HMAC tokens."""
+    hmac_previous_secret_key: str = ""
+    """Previous HMAC secret, accepted while ``now < hmac_previous_secret_key_valid_until``."""
+    hmac_previous_secret_key_valid_until: int = 0
+    """Unix time (seconds) until which the previous HMAC secret is accepted."""
+    rsa_public_key: str = ""
+    """PEM public key (or certificate) for RS256/384/512; empty disables RSA tokens."""
+    ecdsa_public_key: str = ""
+    """PEM public key (or certificate) for the ES algorithm of its curve."""
+    jwks_public_endpoint: str = ""
+    """JWKS URL; when set, tokens are verified with the key named by their ``kid``."""
+    audience: str = ""
+    """Required ``aud`` value (exact)."""
+    audience_regex: str = ""
+    """Regex one ``aud`` value must match (searched, as Go's ``FindStringSubmatch``)."""
+    issuer: str = ""
+    """Required ``iss`` value (exact)."""
+    issuer_regex: str = ""
+    """Regex the ``iss`` value must match (searched)."""
+    user_id_claim: str = ""
+    """Claim holding the user ID instead of ``sub``; must match ``^[a-zA-Z_]+$``."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionOverride:
+    """Per-subscription overrides of channel options; ``None`` keeps the channel's value."""
+
+    presence: bool | None = None
+    join_leave: bool | None = None
+    force_push_join_leave: bool | None = None
+    force_recovery: bool | None = None
+    force_positioning: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeOptions:
+    """Options of one server-side subscription from a connection token's ``subs`` claim."""
+
+    info: bytes = b""
+    """Channel info (``ClientInfo.chan_info``), from ``b64info`` or ``info``."""
+    data: bytes = b""
+    """Data for the subscribe push, from ``b64data`` or ``data``."""
+    override: SubscriptionOverride = field(default_factory=SubscriptionOverride)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectToken:
+    """A verified connection token (§12.1).
+
+    Centrifugo subscribes the connection to ``subs`` when it is non-empty and to
+    ``channels`` otherwise: ``channels`` is ignored whenever ``subs`` is present.
+    """
+
+    user: str
+    """User ID from ``sub`` (or ``user_id_claim``); empty means anonymous."""
+    expire_at: int | None = None
+    """Connection expiry (Unix seconds) from ``expire_at``, else ``exp``; ``None`` = never."""
+    info: bytes = b""
+    """Connection info (``ClientInfo.conn_info``), from ``b64info`` or ``info``."""
+    channels: tuple[str, ...] = ()
+    """Server-side subscriptions from the ``channels`` claim."""
+    subs: dict[str, SubscribeOptions] = field(default_factory=dict)
+    """Server-side subscriptions with options from the ``subs`` claim."""
+    meta: bytes = b""
+    """Server-only metadata from ``meta`` (compact JSON); never sent to clients."""
+    issued_at: int | None = None
+    """``iat``, when present."""
+    token_id: str = ""
+    """``jti``, when present."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscriptionToken:
+    """A verified subscription token (§12.2); the caller compares ``channel``, ``user``
+    and ``client`` with the subscribe request and the connection."""
+
+    user: str
+    """User ID from ``sub`` (or ``user_id_claim``)."""
+    channel: str
+    """The ``channel`` claim, never empty."""
+    client: str = ""
+    """The ``client`` claim; empty when absent."""
+    expire_at: int | None = None
+    """Subscription expiry (Unix seconds) from ``expire_at``, else ``exp``; ``None`` = never."""
+    info: bytes = b""
+    """Channel info (``ClientInfo.chan_info``), from ``b64info`` or ``info``."""
+    data: bytes = b""
+    """Data for ``SubscribeResult.data``, from ``b64data`` or ``data``."""
+    override: SubscriptionOverride = field(default_factory=SubscriptionOverride)
+
+
+# ---------------------------------------------------------------------------
+# Keys
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """Prepared key material and the only algorithms it may verify."""
+
+    key: object  # bytes for HMAC, else a cryptography public key
+    algorithms: frozenset[str]
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedToken:
+    """The compact form split and decoded, before any check."""
+
+    algorithm: str
+    kid: str
+    signing_input: bytes
+    signature: bytes
+    payload: bytes
+
+
+def _load_public_key(pem: str) -> object:
+    """Load a PEM public key or the public key of a PEM certificate."""
+    data = pem.encode()
+    try:
+        return load_pem_public_key(data)
+    except ValueError:
+        return x509.load_pem_x509_certificate(data).public_key()
+
+
+def _ec_algorithms(key: ec.EllipticCurvePublicKey) -> frozenset[str]:
+    return frozenset(name for name, curve in _EC_CURVES.items() if isinstance(key.curve, curve))
+
+
+def _key_from_jwk(data: dict[str, object]) -> _Key | None:
+    """Build a key from one JWK, or ``None`` when it cannot verify any accepted algorithm."""
+    use = data.get("use")
+    if use is not None and use != "sig":
+        return None
+    if data.get("kty") not in ("RSA", "EC", "OKP"):
+        return None  # symmetric ("oct") keys are never taken from a JWKS endpoint
+    try:
+        jwk = PyJWK(data)
+    except (PyJWTError, ValueError, TypeError, KeyError):
+        return None
+    key = jwk.key
+    if isinstance(key, rsa.RSAPublicKey):
+        algorithms = _RSA_ALGORITHMS
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        algorithms = _ec_algorithms(key)
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        algorithms = frozenset({"EdDSA"})
+    else:
+        return None  # a private key or an unsupported type
+    declared = data.get("alg")
+    if declared is not None:
+        algorithms = algorithms & {declared}
+    if not algorithms:
+        return None
+    return _Key(key, algorithms, "JWKS key")
+
+
+def _parse_jwks(body: bytes) -> dict[str, _Key]:
+    """Parse a JWKS document into keys by ``kid``; unusable keys are skipped.
+
+    Raises:
+        ValueError: the document is not a JSON object with a ``keys`` array.
+    """
+    document = orjson.loads(body)
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("JWKS document has no 'keys' array")
+    keys: dict[str, _Key] = {}
+    for item in document["keys"]:
+        if not isinstance(item, dict):
+            continue
+        kid = item.get("kid")
+        if not isinstance(kid, str) or not kid:
+            continue
+        key = _key_from_jwk(item)
+        if key is not None:
+            keys[kid] = key
+    return keys
+
+
+async def _aiohttp_fetch(url: str) -> bytes:
+    """GET ``url`` with aiohttp and return the body (at most 1 MiB)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, raise_for_status=True) as response,
+    ):
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > _JWKS_MAX_BYTES:
+                raise ValueError("JWKS document larger than 1 MiB")
+        return bytes(body)
+
+
+# ---------------------------------------------------------------------------
+# Claims
+
+
+def _parse(token: str) -> _ParsedToken:
+    """Split and decode the compact form and check the header's algorithm."""
+    try:
+        decoded = _JWS.decode_complete(token, options={"verify_signature": False})
+        signing_input = token.encode().rsplit(b".", 1)[0]
+    except (PyJWTError, ValueError) as exc:
+        raise InvalidToken("malformed token") from exc
+    header = decoded["header"]
+    algorithm = header.get("alg")
+    if not isinstance(algorithm, str) or not algorithm:
+        raise InvalidToken("token header has no algorithm")
+    if algorithm.lower() == "none":
+        raise InvalidToken("unsigned tokens (alg none) are not accepted")
+    if algorithm not in _SUPPORTED_ALGORITHMS:
+        raise InvalidToken(f"unsupported token algorithm {algorithm[:16]!r}")
+    kid = header.get("kid", "")  # PyJWS already checked it is a string
+    return _ParsedToken(algorithm, kid, signing_input, decoded["signature"], decoded["payload"])
+
+
+def _load_claims(payload: bytes) -> dict[str, object]:
+    try:
+        claims = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidToken("token payload is not valid JSON") from exc
+    if not isinstance(claims, dict):
+        raise InvalidToken("token payload is not a JSON object")
+    return claims
+
+
+def _string(claims: dict[str, object], name: str, where: str = "") -> str:
+    value = claims.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidToken(f"claim '{where}{name}' must be a string")
+    return value
+
+
+def _numeric_date(claims: dict[str, object], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidToken(f"claim {name!r} must be a number")
+    return value
+
+
+def _json_bytes(claims: dict[str, object], name: str, where: str = "") -> bytes:
+    value = claims.get(name)
+    if value is None:
+        return b""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidToken(f"claim '{where}{name}' cannot be re-encoded as JSON") from exc
+
+
+def _binary(claims: dict[str, object], json_name: str, b64_name: str, where: str = "") -> bytes:
+    """``b64_name`` decoded when non-empty, else ``json_name`` as compact JSON."""
+    encoded = _string(claims, b64_name, where)
+    if encoded:
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
+            raise InvalidToken(f"claim '{where}{b64_name}' is not valid base64") from exc
+    return _json_bytes(claims, json_name, where)
+
+
+def _override(value: object, where: str = "") -> SubscriptionOverride:
+    if value is None:
+        return SubscriptionOverride()
+    if not isinstance(value, dict):
+        raise InvalidToken(f"claim '{where}override' must be an object")
+    flags: dict[str, bool] = {}
+    for name in _OVERRIDE_FIELDS:
+        item = value.get(name)
+        if item is None:
+            continue
+        flag = item.get("value", False) if isinstance(item, dict) else None
+        if not isinstance(flag, bool):
+            raise InvalidToken(f"claim '{where}override.{name}' must be {{\"value\": bool}}")
+        flags[name] = flag
+    return SubscriptionOverride(**flags)
+
+
+def _expire_at(claims: dict[str, object], exp: float | None) -> int | None:
+    """``expire_at`` when present (``<= 0`` meaning never), else ``exp``."""
+    value = claims.get("expire_at")
+    if value is None:
+        return None if exp is None else int(exp)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidToken("claim 'expire_at' must be an integer")
+    return value if value > 0 else None
+
+
+def _channels(claims: dict[str, object]) -> tuple[str, ...]:
+    value = claims.get("channels")
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise InvalidToken("claim 'channels' must be an array of strings")
+    return tuple(value)
+
+
+def _subs(claims: dict[str, object]) -> dict[str, SubscribeOptions]:
+    value = claims.get("subs")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidToken("claim 'subs' must be an object")
+    subs: dict[str, SubscribeOptions] = {}
+    for channel, options in value.items():
+        where = f"subs.{channel[:64]}."
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise InvalidToken(f"claim '{where[:-1]}' must be an object")
+        subs[channel] = SubscribeOptions(
+            info=_binary(options, "info", "b64info", where),
+            data=_binary(options, "data", "b64data", where),
+            override=_override(options.get("override"), where),
+        )
+    return subs
+
+
+def _audiences(claims: dict[str, object]) -> list[str]:
+    value = claims.get("aud")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise InvalidToken("claim 'aud' must be a string or an array of strings")
+
+
+# ---------------------------------------------------------------------------
+# Verifier
+
+
+class TokenVerifier:
+    """Verifies connection and subscription JWTs with one token section's settings.
+
+    Args:
+        settings: the ``client.token`` or ``client.subscription_token`` section.
+        insecure_skip_signature: decode without checking signatures
+            (``client.insecure_skip_token_signature_verify``); claims are still checked.
+        http_fetch: async ``url -> bytes`` used to fetch the JWKS (aiohttp by default).
+        config_path: key path of the section, used in configuration problems.
+        jwks_refresh_interval: minimum seconds between two JWKS fetches.
+        jwks_cache_ttl: seconds after which the cached key set is refetched.
+        jwks_timeout: seconds allowed for one JWKS fetch.
+
+    Raises:
+        ConfigError: a key, regex or URL in ``settings`` is invalid; ``problems`` lists all.
+    """
+
+    def __init__(
+        self,
+        settings: TokenSettings,
+        *,
+        insecure_skip_signature: bool = False,
+        http_fetch: JwksFetch | None = None,
+        config_path: str = "client.token",
+        jwks_refresh_interval: float = 10.0,
+        jwks_cache_ttl: float = 3600.0,
+        jwks_timeout: float = 5.0,
+    ) -> None:
+        problems: list[str] = []
+
+        def problem(key: str, message: str) -> None:
+            problems.append(f"{config_path}.{key}: {message}")
+
+        self._skip_signature = insecure_skip_signature
+        self._hmac_key = (
+            _Key(settings.hmac_secret_key.encode(), _HMAC_ALGORITHMS, "HMAC secret")
+            if settings.hmac_secret_key
+            else None
+        )
+        self._hmac_previous_key = (
+            _Key(settings.hmac_previous_secret_key.encode(), _HMAC_ALGORITHMS, "HMAC secret")
+            if settings.hmac_previous_secret_key
+            else None
+        )
+        self._hmac_previous_valid_until = settings.hmac_previous_secret_key_valid_until
+
+        self._rsa_key: _Key | None = None
+        if settings.rsa_public_key:
+            try:
+                key = _load_public_key(settings.rsa_public_key)
+            except ValueError:
+                problem("rsa_public_key", "not a PEM public key or certificate")
+            else:
+                if isinstance(key, rsa.RSAPublicKey):
+                    self._rsa_key = _Key(key, _RSA_ALGORITHMS, "RSA public key")
+                else:
+                    problem("rsa_public_key", "not an RSA public key")
+
+        self._ec_key: _Key | None = None
+        if settings.ecdsa_public_key:
+            try:
+                key = _load_public_key(settings.ecdsa_public_key)
+            except ValueError:
+                problem("ecdsa_public_key", "not a PEM public key or certificate")
+            else:
+                if not isinstance(key, ec.EllipticCurvePublicKey):
+                    problem("ecdsa_public_key", "not an ECDSA public key")
+                elif not _ec_algorithms(key):
+                    problem("ecdsa_public_key", "curve must be P-256, P-384 or P-521")
+                else:
+                    self._ec_key = _Key(key, _ec_algorithms(key), "ECDSA public key")
+
+        self._jwks_url = settings.jwks_public_endpoint
+        if self._jwks_url:
+            if not self._jwks_url.startswith(("http://", "https://")):
+                problem("jwks_public_endpoint", "must be an http:// or https:// URL")
+            if "{{" in self._jwks_url:
+                problem("jwks_public_endpoint", "URL templates are not supported")
+
+        if settings.audience and settings.audience_regex:
+            problem("audience_regex", "can not be used together with audience")
+        if settings.issuer and settings.issuer_regex:
+            problem("issuer_regex", "can not be used together with issuer")
+        self._audience = settings.audience
+        self._issuer = settings.issuer
+        self._audience_re = self._compile(settings.audience_regex, "audience_regex", problem)
+        self._issuer_re = self._compile(settings.issuer_regex, "issuer_regex", problem)
+
+        self._user_id_claim = settings.user_id_claim
+        if self._user_id_claim and not _USER_ID_CLAIM_RE.match(self._user_id_claim):
+            problem("user_id_claim", "must match ^[a-zA-Z_]+$")
+
+        if problems:
+            raise ConfigError(problems)
+
+        self._http_fetch: JwksFetch = http_fetch or _aiohttp_fetch
+        self._jwks_refresh_interval = jwks_refresh_interval
+        self._jwks_cache_ttl = jwks_cache_ttl
+        self._jwks_timeout = jwks_timeout
+        self._jwks_keys: dict[str, _Key] = {}
+        self._jwks_fetched_at: float | None = None
+        self._jwks_attempted_at: float | None = None
+        self._jwks_attempts = 0
+        self._jwks_error: Exception | None = None
+        self._jwks_lock = asyncio.Lock()
+
+    @staticmethod
+    def _compile(
+        pattern: str, key: str, problem: Callable[[str, str], None]
+    ) -> re.Pattern[str] | None:
+        if not pattern:
+            return None
+        try:
+            return re.compile(pattern)
+        except re.error as exc:
+            problem(key, f"invalid regex: {exc}")
+            return None
+
+    @property
+    def uses_jwks(self) -> bool:
+        """Whether verification needs the async methods (a JWKS endpoint is configured)."""
+        return bool(self._jwks_url) and not self._skip_signature
+
+    # -- public API ---------------------------------------------------------
+
+    def verify_connection_token_sync(
+        self, token: str, *, now: float, ignore_expiry: bool = False
+    ) -> ConnectToken:
+        """Verify a connection token without JWKS.
+
+        Args:
+            token: the compact JWT.
+            now: current Unix time in seconds.
+            ignore_expiry: accept an expired token (``client.insecure``).
+
+        Raises:
+            TokenExpired: ``exp`` has passed or ``nbf`` is still ahead.
+            InvalidToken: anything else is wrong with the token.
+            InvalidState: a JWKS endpoint is configured; use the async method.
+        """
+        parsed = self._parse_sync(token, now)
+        return self._connect_token(parsed, now, ignore_expiry)
+
+    async def verify_connection_token(
+        self, token: str, *, now: float, ignore_expiry: bool = False
+    ) -> ConnectToken:
+        """Verify a connection token, fetching JWKS keys if configured.
+
+        Raises:
+            TokenExpired: ``exp`` has passed or ``nbf`` is still ahead.
+            InvalidToken: anything else is wrong, including a failed JWKS fetch.
+        """
+        parsed = await self._parse_async(token, now)
+        return self._connect_token(parsed, now, ignore_expiry)
+
+    def verify_subscription_token_sync(
+        self, token: str, *, now: float, ignore_expiry: bool = False
+    ) -> SubscriptionToken:
+        """Verify a subscription token without JWKS (see
+        :meth:`verify_connection_token_sync` for arguments and errors)."""
+        parsed = self._parse_sync(token, now)
+        return self._subscription_token(parsed, now, ignore_expiry)
+
+    async def verify_subscription_token(
+        self, token: str, *, now: float, ignore_expiry: bool = False
+    ) -> SubscriptionToken:
+        """Verify a subscription token, fetching JWKS keys if configured (see
+        :meth:`verify_connection_token`)."""
+        parsed = await self._parse_async(token, now)
+        return self._subscription_token(parsed, now, ignore_expiry)
+
+    # -- signature ----------------------------------------------------------
+
+    def _parse_sync(self, token: str, now: float) -> _ParsedToken:
+        if self.uses_jwks:
+            raise InvalidState("tokens are verified with JWKS: use the async verify methods")
+        parsed = _parse(token)
+        if not self._skip_signature:
+            self._check_signature(parsed, self._static_keys(parsed.algorithm, now))
+        return parsed
+
+    async def _parse_async(self, token: str, now: float) -> _ParsedToken:
+        parsed = _parse(token)
+        if self._skip_signature:
+            return parsed
+        if self._jwks_url:
+            keys = [await self._jwks_key(parsed.kid, now)]
+        else:
+            keys = self._static_keys(parsed.algorithm, now)
+        self._check_signature(parsed, keys)
+        return parsed
+
+    def _static_keys(self, algorithm: str, now: float) -> list[_Key]:
+        if algorithm in _HMAC_ALGORITHMS:
+            keys = [self._hmac_key] if self._hmac_key else []
+            if self._hmac_previous_key and now < self._hmac_previous_valid_until:
+                keys.append(self._hmac_previous_key)
+            return keys
+        if algorithm in _RSA_ALGORITHMS:
+            return [self._rsa_key] if self._rsa_key else []
+        if algorithm in _EC_ALGORITHMS:
+            return [self._ec_key] if self._ec_key else []
+        return []  # EdDSA: JWKS only
+
+    @staticmethod
+    def _check_signature(parsed: _ParsedToken, keys: Iterable[_Key]) -> None:
+        algorithm = parsed.algorithm
+        usable = [key for key in keys if algorithm in key.algorithms]
+        if not usable:
+            described = {key.description for key in keys}
+            if described:
+                raise InvalidToken(
+                    f"{algorithm} tokens can not be verified with the {', '.join(described)}"
+                )
+            raise InvalidToken(f"{algorithm} tokens are not accepted: no key configured")
+        verifier = _ALGORITHMS[algorithm]
+        for key in usable:
+            if verifier.verify(parsed.signing_input, key.key, parsed.signature):
+                return
+        raise InvalidToken("token signature verification failed")
+
+    # -- JWKS ---------------------------------------------------------------
+
+    async def _jwks_key(self, kid: str, now: float) -> _Key:
+        if not kid:
+            raise InvalidToken("token has no 'kid' header, required to pick a JWKS key")
+        key = self._jwks_keys.get(kid)
+        stale = self._jwks_fetched_at is None or now - self._jwks_fetched_at >= self._jwks_cache_ttl
+        if key is not None and not stale:
+            return key
+        await self._refresh_jwks(now)
+        # After a failed fetch the previous set (even stale) is still used.
+        key = self._jwks_keys.get(kid)
+        if key is not None:
+            return key
+        if self._jwks_error is not None:
+            raise InvalidToken("could not fetch JWKS") from self._jwks_error
+        raise InvalidToken(f"unknown JWKS key id {kid[:64]!r}")
+
+    async def _refresh_jwks(self, now: float) -> None:
+        """Fetch the key set unless another caller just did or the rate limit forbids it.
+
+        A failed fetch is recorded in ``_jwks_error`` (cleared by the next success).
+        """
+        attempts = self._jwks_attempts
+        async with self._jwks_lock:
+            if self._jwks_attempts != attempts:
+                return  # a concurrent caller fetched while we waited
+            last = self._jwks_attempted_at
+            # A clock that went backwards does not block refreshes.
+            if last is not None and 0 <= now - last < self._jwks_refresh_interval:
+                return
+            self._jwks_attempted_at = now
+            self._jwks_attempts += 1
+            try:
+                async with asyncio.timeout(self._jwks_timeout):
+                    body = await self._http_fetch(self._jwks_url)
+                keys = _parse_jwks(body)
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                # TimeoutError is an OSError; orjson.JSONDecodeError a ValueError.
+                self._jwks_error = exc
+                return
+            self._jwks_keys = keys
+            self._jwks_fetched_at = now
+            self._jwks_error = None
+
+    # -- claims -------------------------------------------------------------
+
+    def _user(self, claims: dict[str, object]) -> str:
+        sub = _string(claims, "sub")
+        if not self._user_id_claim:
+            return sub
+        value = claims.get(self._user_id_claim)
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise InvalidToken(f"claim {self._user_id_claim!r} must be a string")
+
+    def _check_registered(self, claims: dict[str, object]) -> None:
+        """Check audience and issuer (§12: only when configured)."""
+        audiences = _audiences(claims)
+        issuer = _string(claims, "iss")
+        if self._audience and self._audience not in audiences:
+            raise InvalidToken("token audience does not match")
+        if self._audience_re is not None and not any(
+            self._audience_re.search(aud) for aud in audiences
+        ):
+            raise InvalidToken("token audience does not match the audience regex")
+        if self._issuer and issuer != self._issuer:
+            raise InvalidToken("token issuer does not match")
+        if self._issuer_re is not None and not self._issuer_re.search(issuer):
+            raise InvalidToken("token issuer does not match the issuer regex")
+
+    @staticmethod
+    def _check_time(exp: float | None, nbf: float | None, now: float, ignore_expiry: bool) -> None:
+        # Same comparisons as PyJWT with leeway 0: expired once now reaches exp.
+        if exp is not None and not ignore_expiry and exp <= now:
+            raise TokenExpired("token expired")
+        if nbf is not None and nbf > now:
+            raise TokenExpired("token not valid yet (nbf)")
+
+    def _connect_token(self, parsed: _ParsedToken, now: float, ignore_expiry: bool) -> ConnectToken:
+        claims = _load_claims(parsed.payload)
+        exp = _numeric_date(claims, "exp")
+        nbf = _numeric_date(claims, "nbf")
+        iat = _numeric_date(claims, "iat")
+        token = ConnectToken(
+            user=self._user(claims),
+            expire_at=_expire_at(claims, exp),
+            info=_binary(claims, "info", "b64info"),
+            channels=_channels(claims),
+            subs=_subs(claims),
+            meta=_json_bytes(claims, "meta"),
+            issued_at=None if iat is None else int(iat),
+            token_id=_string(claims, "jti"),
+        )
+        self._check_registered(claims)
+        if _string(claims, "channel"):
+            raise InvalidToken("connection token must not contain a 'channel' claim")
+        self._check_time(exp, nbf, now, ignore_expiry)
+        return token
+
+    def _subscription_token(
+        self, parsed: _ParsedToken, now: float, ignore_expiry: bool
+    ) -> SubscriptionToken:
+        claims = _load_claims(parsed.payload)
+        exp = _numeric_date(claims, "exp")
+        nbf = _numeric_date(claims, "nbf")
+        _numeric_date(claims, "iat")
+        _string(claims, "jti")
+        token = SubscriptionToken(
+            user=self._user(claims),
+            channel=_string(claims, "channel"),
+            client=_string(claims, "client"),
+            expire_at=_expire_at(claims, exp),
+            info=_binary(claims, "info", "b64info"),
+            data=_binary(claims, "data", "b64data"),
+            override=_override(claims.get("override")),
+        )
+        self._check_registered(claims)
+        if not token.channel:
+            raise InvalidToken("subscription token has no 'channel' claim")
+        self._check_time(exp, nbf, now, ignore_expiry)
+        return token
+
+
+def make_token(secret: str, claims: dict[str, object], algorithm: str = "HS256") -> str:
+    """Sign ``claims`` into a compact JWT (used by ``whirlwind gentoken`` and tests).
+
+    Args:
+        secret: the HMAC secret for HS*, or a PEM private key for RS*/ES*/EdDSA.
+        claims: JSON-serialisable claims.
+        algorithm: one of HS256/384/512, RS256/384/512, ES256/384/512, EdDSA.
+
+    Raises:
+        ValueError: unsupported algorithm, or a key that does not fit it.
+    """
+    if algorithm not in _SUPPORTED_ALGORITHMS:
+        raise ValueError(f"unsupported algorithm {algorithm!r}")
+    signer = _ALGORITHMS[algorithm]
+    key: object
+    if algorithm in _HMAC_ALGORITHMS:
+        if not secret:
+            raise ValueError("empty HMAC secret")
+        key = secret.encode()
+    else:
+        try:
+            key = signer.prepare_key(secret)
+        except (PyJWTError, ValueError, TypeError) as exc:
+            raise ValueError(f"key does not fit {algorithm}") from exc
+        if not isinstance(key, _PRIVATE_KEY_TYPES):
+            raise ValueError(f"{algorithm} needs a PEM private key")
+    header = orjson.dumps({"alg": algorithm, "typ": "JWT"})
+    signing_input = _b64url(header) + b"." + _b64url(orjson.dumps(claims))
+    signature = signer.sign(signing_input, key)
+    return (signing_input + b"." + _b64url(signature)).decode()
+
+
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
