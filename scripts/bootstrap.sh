@@ -1,0 +1,25 @@
+# Sourced by scripts/serve and scripts/test: make ./.venv with Whirlwind installed.
+# Re-installs only when pyproject.toml changed (a stamp file keeps its hash).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${WHIRLWIND_VENV:-$ROOT/.venv}"
+EXTRAS="${1:-}"
+PYTHON="${PYTHON:-python3}"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "Whirlwind needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    echo "python3 -m venv failed; on Debian/Ubuntu: sudo apt-get install python3-venv" >&2
+    exit 1
+  fi
+fi
+stamp="$VENV/.whirlwind-installed"
+want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $EXTRAS"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+  echo "$want" > "$stamp"
+fi
