@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
@@ -653,7 +653,7 @@ class TokenVerifier:
         return []  # EdDSA: JWKS only
 
     @staticmethod
-    def _check_signature(parsed: _ParsedToken, keys: Iterable[_Key]) -> None:
+    def _check_signature(parsed: _ParsedToken, keys: Sequence[_Key]) -> None:
         algorithm = parsed.algorithm
         usable = [key for key in keys if algorithm in key.algorithms]
         if not usable:
