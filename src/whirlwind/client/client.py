@@ -366,9 +366,9 @@ class Client:
             user = token.user
             expire_at = token.expire_at
             self._conn_info = token.info
-            channels.extend(token.channels)
+            # Centrifugo uses the `subs` claim when present and ignores `channels` then.
             token_subs = dict(token.subs)
-            channels.extend(ch for ch in token.subs if ch not in channels)
+            channels.extend(token.subs if token.subs else token.channels)
         elif cfg.user_id_http_header and self._headers.get(cfg.user_id_http_header):
             user = self._headers[cfg.user_id_http_header]
         elif not (cfg.allow_anonymous_connect_without_token or cfg.insecure):

@@ -1,0 +1,98 @@
+"""Hub: encode once per codec, deliver to every subscriber, join/leave to those who asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from whirlwind.hub import Hub
+from whirlwind.protocol.base import Codec
+from whirlwind.protocol.json_codec import JSON_CODEC
+from whirlwind.protocol.messages import ClientInfo, Publication
+from whirlwind.protocol.protobuf_codec import PROTOBUF_CODEC
+
+
+@dataclass
+class FakeSubscriber:
+    """Records what the hub queues (``testTransport`` in centrifuge hub_test.go)."""
+
+    client_id: str
+    user: str = "u"
+    codec: Codec = JSON_CODEC
+    received: list[bytes] = field(default_factory=list)
+
+    def deliver(self, message: bytes) -> None:
+        self.received.append(message)
+
+    def deliver_publication(self, channel: str, publication: Publication, message: bytes) -> None:
+        self.received.append(message)
+
+
+class CountingCodec:
+    """Wraps a codec and counts publication encodings."""
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.encoded = 0
+        self.name = inner.name
+        self.binary = inner.binary
+
+    def encode_publication(self, channel: str, publication: Publication, *, delta: bool = False):
+        self.encoded += 1
+        return self.inner.encode_publication(channel, publication, delta=delta)
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
+def test_publication_encoded_once_per_codec() -> None:
+    hub = Hub()
+    json_codec = CountingCodec(JSON_CODEC)
+    pb_codec = CountingCodec(PROTOBUF_CODEC)
+    subs = [FakeSubscriber(f"j{i}", codec=json_codec) for i in range(100)]  # type: ignore[arg-type]
+    subs += [FakeSubscriber(f"p{i}", codec=pb_codec) for i in range(50)]  # type: ignore[arg-type]
+    for sub in subs:
+        hub.add_subscriber("news", sub, join_leave=False)
+    hub.broadcast_publication("news", Publication(data=b'{"x":1}', offset=3))
+    assert json_codec.encoded == 1 and pb_codec.encoded == 1
+    assert all(len(s.received) == 1 for s in subs)
+    assert subs[0].received[0] == (b'{"push":{"channel":"news","pub":{"data":{"x":1},"offset":3}}}')
+    assert len({s.received[0] for s in subs[:100]}) == 1
+
+
+def test_first_and_last_subscriber_reported() -> None:
+    hub = Hub()
+    a, b = FakeSubscriber("a"), FakeSubscriber("b")
+    assert hub.add_subscriber("c", a, join_leave=False) is True
+    assert hub.add_subscriber("c", b, join_leave=False) is False
+    assert hub.num_subscribers("c") == 2 and hub.num_subscriptions == 2
+    assert hub.remove_subscriber("c", a) is False
+    assert hub.remove_subscriber("c", b) is True
+    assert hub.num_channels == 0 and hub.num_subscriptions == 0
+    assert hub.remove_subscriber("c", b) is False
+
+
+def test_join_leave_only_to_subscribers_that_asked() -> None:
+    hub = Hub()
+    wants, ignores = FakeSubscriber("a"), FakeSubscriber("b")
+    hub.add_subscriber("c", wants, join_leave=True)
+    hub.add_subscriber("c", ignores, join_leave=False)
+    info = ClientInfo(user="u2", client="x")
+    hub.broadcast_join("c", info)
+    hub.broadcast_leave("c", info)
+    assert wants.received == [
+        b'{"push":{"channel":"c","join":{"info":{"user":"u2","client":"x"}}}}',
+        b'{"push":{"channel":"c","leave":{"info":{"user":"u2","client":"x"}}}}',
+    ]
+    assert ignores.received == []
+
+
+def test_clients_and_users() -> None:
+    hub = Hub()
+    a, b, c = FakeSubscriber("a", "u1"), FakeSubscriber("b", "u1"), FakeSubscriber("c", "u2")
+    for s in (a, b, c):
+        hub.add_client(s)
+    assert hub.num_clients == 3 and hub.num_users == 2
+    assert {s.client_id for s in hub.user_clients("u1")} == {"a", "b"}
+    hub.remove_client(a)
+    hub.remove_client(b)
+    assert hub.num_users == 1 and hub.client("c") is c
