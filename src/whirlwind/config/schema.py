@@ -585,12 +585,16 @@ class ChannelConfig:
     """Separates user IDs after ``user_boundary``."""
     client_boundary: str = "&"
     """Whirlwind extension: marks client-limited channels (``name&<client id>``)."""
-    _resolved: Mapping[str, ChannelOptions] = field(
+    _resolved: Mapping[str | None, ChannelOptions] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
     def __post_init__(self) -> None:
-        resolved = {ns.name: self._resolve(ns) for ns in self.namespaces}
+        # Resolved once: options() is on the hot path of every client command.
+        resolved: dict[str | None, ChannelOptions] = {
+            ns.name: self._resolve(ns) for ns in self.namespaces
+        }
+        resolved[None] = self._resolve(self.without_namespace)
         object.__setattr__(self, "_resolved", resolved)
 
     def _resolve(self, options: ChannelOptions) -> ChannelOptions:
@@ -604,9 +608,8 @@ class ChannelConfig:
     def options(self, namespace: str | None) -> ChannelOptions | None:
         """Options of ``namespace`` (``None``: channels without namespace), with
         ``history_meta_ttl`` and ``publication_data_format`` resolved against the
-        globals; ``None`` when the namespace is not configured (error 102)."""
-        if namespace is None:
-            return self._resolve(self.without_namespace)
+        globals; ``None`` when the namespace is not configured (error 102). A namespace
+        is returned as its :class:`NamespaceConfig`."""
         return self._resolved.get(namespace)
 
 

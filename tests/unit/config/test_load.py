@@ -583,3 +583,177 @@ def test_subscription_token_settings() -> None:
     sub = load_config(None, env=env, flags={}).config.client.subscription_token
     assert sub.enabled
     assert sub.settings() == TokenSettings(hmac_secret_key="sub", user_id_claim="uid")
+
+
+# A production-style Centrifugo v6 configuration touching every section Whirlwind accepts,
+# including the ones it does not implement: none of it may warn.
+CENTRIFUGO_V6_FULL = {
+    "http_server": {
+        "address": "0.0.0.0",
+        "port": 8000,
+        "internal_address": "127.0.0.1",
+        "internal_port": "9000",
+        "tls": {"enabled": False, "cert_pem": "/etc/tls/cert.pem", "key_pem": "/etc/tls/key.pem"},
+        "tls_autocert": {"enabled": False, "host_whitelist": ["rt.example.com"], "http": True},
+        "tls_external": False,
+        "internal_tls": {"enabled": False},
+        "http3": {"enabled": False},
+    },
+    "log": {"level": "info", "file": ""},
+    "engine": {
+        "type": "redis",
+        "redis": {
+            "address": ["redis://r1:6379", "redis://r2:6379"],
+            "prefix": "rt",
+            "connect_timeout": "1s",
+            "io_timeout": "4s",
+            "tls": {"enabled": False},
+            "history_use_lists": False,
+            "presence_ttl": "60s",
+            "presence_user_mapping": True,
+        },
+    },
+    "broker": {
+        "enabled": False,
+        "type": "nats",
+        "nats": {
+            "url": "nats://n:4222",
+            "raw_mode": {"enabled": False, "channel_replacements": {}},
+        },
+    },
+    "presence_manager": {"enabled": False, "type": "redis", "redis": {"address": "r3:6379"}},
+    "client": {
+        "allowed_origins": ["https://*.example.com"],
+        "token": {
+            "hmac_secret_key": "secret",
+            "hmac_previous_secret_key": "old",
+            "hmac_previous_secret_key_valid_until": 1700000000,
+            "audience": "rt",
+            "issuer": "auth.example.com",
+        },
+        "subscription_token": {"enabled": True, "hmac_secret_key": "sub"},
+        "proxy": {
+            "connect": {
+                "enabled": True,
+                "endpoint": "http://backend/centrifugo/connect",
+                "timeout": "2s",
+                "http_headers": ["Cookie", "Authorization"],
+                "http": {
+                    "static_headers": {"X-From": "rt"},
+                    "status_to_code_transforms": [
+                        {"status_code": 404, "to_error": {"code": 404, "message": "not found"}}
+                    ],
+                },
+            },
+            "refresh": {"enabled": True, "endpoint": "grpc://backend:10001"},
+        },
+        "allow_anonymous_connect_without_token": False,
+        "ping_interval": "25s",
+        "pong_timeout": "8s",
+        "expired_close_delay": "25s",
+        "stale_close_delay": "10s",
+        "channel_limit": 128,
+        "queue_max_size": 1048576,
+        "presence_update_interval": "27s",
+        "connection_limit": 10000,
+        "user_connection_limit": 10,
+        "history_max_publication_limit": 300,
+        "recovery_max_publication_limit": 300,
+        "subscribe_to_user_personal_channel": {
+            "enabled": True,
+            "personal_channel_namespace": "personal",
+            "single_connection": True,
+        },
+        "connect_code_to_unidirectional_disconnect": {
+            "enabled": True,
+            "transforms": [{"code": 109, "to": {"code": 4501, "reason": "token expired"}}],
+        },
+    },
+    "channel": {
+        "history_meta_ttl": "168h",
+        "publication_data_format": "json",
+        "max_length": 255,
+        "proxy": {
+            "subscribe": {"endpoint": "http://backend/centrifugo/subscribe"},
+            "publish": {"endpoint": "http://backend/centrifugo/publish", "timeout": "500ms"},
+        },
+        "without_namespace": {"presence": False},
+        "namespaces": [
+            {
+                "name": "chat",
+                "presence": True,
+                "join_leave": True,
+                "history_size": 100,
+                "history_ttl": "24h",
+                "force_recovery": True,
+                "allowed_delta_types": ["fossil"],
+                "delta_publish": True,
+                "allow_tags_filter": True,
+                "subscribe_proxy_enabled": True,
+                "publish_proxy_enabled": True,
+                "publish_proxy_name": "moderation",
+                "channel_regex": "^[a-z0-9_]+$",
+            },
+            {"name": "personal", "presence": True, "allow_user_limited_channels": True},
+        ],
+    },
+    "rpc": {
+        "proxy": {"endpoint": "http://backend/centrifugo/rpc"},
+        "without_namespace": {"proxy_enabled": True},
+        "namespaces": [{"name": "users", "proxy_enabled": True, "proxy_name": "moderation"}],
+        "ping": {"enabled": True, "method": "ping"},
+    },
+    "proxies": [{"name": "moderation", "endpoint": "grpc://moderation:9000", "timeout": "1s"}],
+    "http_api": {"key": "api", "handler_prefix": "/api", "external": False},
+    "grpc_api": {"enabled": True, "port": 10000, "key": "grpc", "reflection": True},
+    "consumers": [
+        {
+            "name": "outbox",
+            "enabled": False,
+            "type": "postgresql",
+            "postgresql": {"dsn": "postgres://db", "outbox_table_name": "outbox"},
+        }
+    ],
+    "websocket": {"compression": True, "compression_level": 1, "write_timeout": "1000ms"},
+    "sse": {"enabled": True},
+    "http_stream": {"enabled": True},
+    "uni_websocket": {"enabled": True, "join_push_messages": True},
+    "uni_sse": {"enabled": True, "connect_code_to_http_response": {"enabled": False}},
+    "uni_http_stream": {"enabled": True},
+    "uni_grpc": {"enabled": False, "port": 11000},
+    "webtransport": {"enabled": False},
+    "emulation": {"max_request_body_size": 65536},
+    "admin": {"enabled": True, "password": "p", "secret": "s", "external": False},
+    "prometheus": {"enabled": True, "instrument_http_handlers": True},
+    "health": {"enabled": True},
+    "swagger": {"enabled": False},
+    "debug": {"enabled": False},
+    "init": {"enabled": False},
+    "opentelemetry": {"enabled": False, "api": True},
+    "graphite": {"enabled": False, "host": "graphite", "port": 2003, "interval": "10s"},
+    "usage_stats": {"disabled": True},
+    "node": {"name": "rt-1", "info_metrics_aggregate_interval": "60s"},
+    "shutdown": {"timeout": "30s"},
+    "pid_file": "/run/rt.pid",
+    "enable_unreleased_features": False,
+}
+
+
+def test_full_centrifugo_v6_config_loads_without_warnings(tmp_path: Path) -> None:
+    loaded = load(tmp_path, CENTRIFUGO_V6_FULL)
+    assert loaded.unknown_keys == []
+    assert loaded.warnings == []
+    config = loaded.config
+    assert config.http_server.internal_port == 9000
+    assert config.engine.redis.address == ("redis://r1:6379", "redis://r2:6379")
+    assert config.presence_manager.redis.address == ("r3:6379",)
+    assert config.client.proxy.connect.timeout == 2.0
+    assert config.client.proxy.connect.http.static_headers == {"X-From": "rt"}
+    assert config.client.token.hmac_previous_secret_key_valid_until == 1700000000
+    assert config.channel.proxy.publish.timeout == 0.5
+    assert config.channel.history_meta_ttl == 168 * 3600
+    assert config.proxies[0].name == "moderation"
+    assert config.websocket.write_timeout == 1.0
+    assert config.node.name == "rt-1"
+    chat = config.channel_options("chat")
+    assert chat is not None and chat.publication_data_format == "json"
