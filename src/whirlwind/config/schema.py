@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
-from whirlwind.auth.tokens import TokenSettings
-
 __all__ = [
     "EXTERNAL_IGNORED_KEYS",
     "AdminConfig",
@@ -286,6 +284,35 @@ class ChannelProxyConfig:
 
 
 # --------------------------------------------------------------------------- client
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenSettings:
+    """Verification settings of one token section (``client.token`` or
+    ``client.subscription_token``); field names are Centrifugo v6 keys (§5.4)."""
+
+    hmac_secret_key: str = ""
+    """Secret for HS256/384/512; empty disables HMAC tokens."""
+    hmac_previous_secret_key: str = ""
+    """Previous HMAC secret, accepted while ``now < hmac_previous_secret_key_valid_until``."""
+    hmac_previous_secret_key_valid_until: int = 0
+    """Unix time (seconds) until which the previous HMAC secret is accepted."""
+    rsa_public_key: str = ""
+    """PEM public key (or certificate) for RS256/384/512; empty disables RSA tokens."""
+    ecdsa_public_key: str = ""
+    """PEM public key (or certificate) for the ES algorithm of its curve."""
+    jwks_public_endpoint: str = ""
+    """JWKS URL; when set, tokens are verified with the key named by their ``kid``."""
+    audience: str = ""
+    """Required ``aud`` value (exact)."""
+    audience_regex: str = ""
+    """Regex one ``aud`` value must match (searched, as Go's ``FindStringSubmatch``)."""
+    issuer: str = ""
+    """Required ``iss`` value (exact)."""
+    issuer_regex: str = ""
+    """Regex the ``iss`` value must match (searched)."""
+    user_id_claim: str = ""
+    """Claim holding the user ID instead of ``sub``; must match ``^[a-zA-Z_]+$``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
