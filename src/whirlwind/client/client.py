@@ -180,8 +180,10 @@ class Client:
             if not self._dirty:
                 self._dirty = True
                 self.node.flusher.add(self)
-        elif self._proto.close_requested is not None:
-            self._loop.call_soon(self._after)
+        elif not self._dirty and self._proto.close_requested is not None:
+            # Overflow (3008) or already closed: let the flusher close it, once.
+            self._dirty = True
+            self.node.flusher.add(self)
 
     def deliver_publication(self, channel: str, publication: m.Publication, message: bytes) -> None:
         """Queue a publication, or hold it while the channel's subscribe is in progress."""
@@ -200,7 +202,7 @@ class Client:
         if messages:
             self.transport.write(self._codec.join(messages))
             if self.transport.write_buffer_size() > proto.settings.queue_max_size:
-                proto.close(codes.DISCONNECT_SLOW)
+                proto.close(codes.DISCONNECT_SLOW, detail="socket write buffer full")
         if proto.close_requested is not None and not self._cleanup_started:
             self._after()
 

@@ -374,7 +374,7 @@ class ClientProtocol:
         self._out.append(message)
         self._out_bytes += len(message)
         if self._out_bytes > self.settings.queue_max_size:
-            self.close(codes.DISCONNECT_SLOW)
+            self._overflow()
             return False
         return True
 
@@ -394,7 +394,14 @@ class ClientProtocol:
         self._out.append(message)
         self._out_bytes += len(message)
         if self._out_bytes > self.settings.queue_max_size:
-            self.close(codes.DISCONNECT_SLOW)
+            self._overflow()
+
+    def _overflow(self) -> None:
+        # Client-protocol §6: a client that does not keep up is closed with 3008; what it
+        # did not read is dropped rather than written to a socket that is not draining.
+        self._out = []
+        self._out_bytes = 0
+        self.close(codes.DISCONNECT_SLOW, detail="outgoing queue overflow")
 
     def _reply_error(self, command_id: int, error: Error) -> None:
         self._send(self.codec.encode_error(command_id, error))
