@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 import pytest
 
-SECRET = "integration-secret"
+SECRET = "integration-secret-0123456789abcdef"
 API_KEY = "integration-api-key"
 
 
@@ -56,9 +56,13 @@ def default_config() -> dict[str, Any]:
                 "force_recovery": True,
             },
             "namespaces": [
-                {"name": "public", "allow_subscribe_for_client": True,
-                 "allow_subscribe_for_anonymous": True, "allow_publish_for_client": True,
-                 "allow_publish_for_anonymous": True},
+                {
+                    "name": "public",
+                    "allow_subscribe_for_client": True,
+                    "allow_subscribe_for_anonymous": True,
+                    "allow_publish_for_client": True,
+                    "allow_publish_for_anonymous": True,
+                },
                 {"name": "personal", "allow_user_limited_channels": True},
                 {"name": "secret"},
             ],
@@ -148,10 +152,12 @@ def _wait_ready(server: RunningServer, deadline: float) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=1) as response,
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.05)  # polling a port that is not open yet: no event to await
     raise RuntimeError(f"server did not become ready:\n{server.log()}")
 
@@ -168,8 +174,17 @@ def run_server(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "whirlwind", "serve", "--config", str(config_path),
-             "--http_server.port", str(port), *args],
+            [
+                sys.executable,
+                "-m",
+                "whirlwind",
+                "serve",
+                "--config",
+                str(config_path),
+                "--http_server.port",
+                str(port),
+                *args,
+            ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,

@@ -31,11 +31,7 @@ if TYPE_CHECKING:
 
 TIMEOUT = 5.0
 
-pytestmark = [
-    pytest.mark.timeout(60),
-    # conftest.SECRET is shorter than PyJWT's recommended 32 bytes.
-    pytest.mark.filterwarnings("ignore:The HMAC key is .* bytes long"),
-]
+pytestmark = pytest.mark.timeout(60)
 
 
 # ---------------------------------------------------------------------------
@@ -298,25 +294,6 @@ CASES = {
 }
 
 
-def with_xfail(names: list[str], failing: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=failing[n]))
-        if n in failing
-        else n
-        for n in names
-    ]
-
-
-UNCLEAR_LOG = {
-    "empty-channel": (
-        "server bug: ClientProtocol._process closes a subscribe with an empty channel via "
-        "close(DISCONNECT_BAD_REQUEST) without detail=, so the only log line is "
-        "'client disconnected: 3501 bad request' with no hint why (same for an empty "
-        "unsubscribe channel, refresh token or sub_refresh channel)"
-    ),
-}
-
-
 def assert_one_clear_line(server: RunningServer, offset: int, lines: list[dict[str, Any]]) -> None:
     """Exactly one line names the problem, and it is the only non-debug line."""
     records = log_lines(server, offset)
@@ -336,7 +313,7 @@ async def test_bad_client_is_closed(server: RunningServer, name: str) -> None:
             assert reason == case.reason
 
 
-@pytest.mark.parametrize("name", with_xfail(list(CASES), UNCLEAR_LOG))
+@pytest.mark.parametrize("name", list(CASES))
 async def test_bad_client_is_logged(server: RunningServer, name: str) -> None:
     """The server log holds one clear line about the bad client."""
     case = CASES[name]

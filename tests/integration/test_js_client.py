@@ -37,9 +37,6 @@ EVENT_TIMEOUT = 10.0
 
 protocol_param = pytest.mark.parametrize("protocol", PROTOCOLS)
 
-# conftest.SECRET is 18 bytes: PyJWT >= 2.10 warns when it signs the HS256 test tokens.
-pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key is .* bytes long")
-
 
 def _conftest(config: pytest.Config, directory: Path) -> ModuleType:
     """The conftest module pytest loaded from ``directory`` (they all share one name)."""

@@ -39,11 +39,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 TIMEOUT = 5.0
 
-pytestmark = [
-    pytest.mark.timeout(60),
-    # conftest.SECRET is shorter than PyJWT's recommended 32 bytes.
-    pytest.mark.filterwarnings("ignore:The HMAC key is .* bytes long"),
-]
+pytestmark = pytest.mark.timeout(60)
 
 
 async def next_event(queue: asyncio.Queue[T], timeout: float = TIMEOUT) -> T:

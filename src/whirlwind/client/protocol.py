@@ -180,7 +180,7 @@ class ClientProtocol:
                 return
             case SubscribeRequest():
                 if not request.channel:
-                    self.close(codes.DISCONNECT_BAD_REQUEST)
+                    self.close(codes.DISCONNECT_BAD_REQUEST, detail="subscribe: empty channel")
                     return
                 error = self._check_subscribe(request)
                 if error is not None:
@@ -188,15 +188,15 @@ class ClientProtocol:
                     return
             case UnsubscribeRequest():
                 if not request.channel:
-                    self.close(codes.DISCONNECT_BAD_REQUEST)
+                    self.close(codes.DISCONNECT_BAD_REQUEST, detail="unsubscribe: empty channel")
                     return
             case RefreshRequest():
                 if not request.token:
-                    self.close(codes.DISCONNECT_BAD_REQUEST)
+                    self.close(codes.DISCONNECT_BAD_REQUEST, detail="refresh: empty token")
                     return
             case SubRefreshRequest():
                 if not request.channel:
-                    self.close(codes.DISCONNECT_BAD_REQUEST)
+                    self.close(codes.DISCONNECT_BAD_REQUEST, detail="sub_refresh: empty channel")
                     return
                 sub = self.subscriptions.get(request.channel)
                 if sub is None or sub.server_side:
