@@ -9,11 +9,15 @@ subscribers that asked for them (client-protocol.md §5.2, channels-config.md §
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from whirlwind import codes
+from whirlwind.codes import Disconnect
 from whirlwind.protocol.base import Codec
+from whirlwind.protocol.json_codec import json_payload
 from whirlwind.protocol.messages import ClientInfo, Join, Leave, Publication, Push
 
 
@@ -41,6 +45,10 @@ class Subscriber(Protocol):
 
     def deliver_publication(self, channel: str, publication: Publication, message: bytes) -> None:
         """Queue an encoded publication (the subscriber may hold it during its subscribe)."""
+        ...
+
+    def disconnect(self, disconnect: Disconnect) -> None:
+        """Close the connection."""
         ...
 
 
@@ -156,7 +164,18 @@ class Hub:
         if subs is None:
             return
         for codec, group in list(subs.by_codec.items()):
-            message = codec.encode_publication(channel, publication)
+            pub = publication
+            if not codec.binary and publication.data:
+                # Client-protocol §3: a JSON client cannot receive a non-JSON payload
+                # (binary from a Protobuf publisher): Centrifugo closes it with 3506.
+                data = json_payload(publication.data)
+                if data is None:
+                    for client in list(group.values()):
+                        client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+                    continue
+                if data is not publication.data:
+                    pub = dataclasses.replace(publication, data=data)
+            message = codec.encode_publication(channel, pub)
             for client in list(group.values()):
                 client.deliver_publication(channel, publication, message)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from whirlwind import codes
+from whirlwind.codes import Disconnect
 from whirlwind.hub import Hub
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import JSON_CODEC
@@ -19,12 +21,16 @@ class FakeSubscriber:
     user: str = "u"
     codec: Codec = JSON_CODEC
     received: list[bytes] = field(default_factory=list)
+    closed: Disconnect | None = None
 
     def deliver(self, message: bytes) -> None:
         self.received.append(message)
 
     def deliver_publication(self, channel: str, publication: Publication, message: bytes) -> None:
         self.received.append(message)
+
+    def disconnect(self, disconnect: Disconnect) -> None:
+        self.closed = disconnect
 
 
 class CountingCodec:
@@ -96,3 +102,24 @@ def test_clients_and_users() -> None:
     hub.remove_client(a)
     hub.remove_client(b)
     assert hub.num_users == 1 and hub.client("c") is c
+
+
+def test_binary_payload_closes_json_subscribers_with_3506() -> None:
+    """Client-protocol §3: non-JSON data cannot reach a JSON client; Protobuf gets it."""
+    hub = Hub()
+    json_sub = FakeSubscriber("j")
+    pb_sub = FakeSubscriber("p", codec=PROTOBUF_CODEC)
+    hub.add_subscriber("c", json_sub, join_leave=False)
+    hub.add_subscriber("c", pb_sub, join_leave=False)
+    hub.broadcast_publication("c", Publication(data=b"\x00\xffbinary"))
+    assert json_sub.closed == codes.DISCONNECT_INAPPROPRIATE_PROTOCOL
+    assert json_sub.received == []
+    assert len(pb_sub.received) == 1 and pb_sub.closed is None
+
+
+def test_formatted_json_payload_is_compacted_for_json_subscribers() -> None:
+    hub = Hub()
+    sub = FakeSubscriber("j")
+    hub.add_subscriber("c", sub, join_leave=False)
+    hub.broadcast_publication("c", Publication(data=b'{\n  "a": 1\n}'))
+    assert sub.received == [b'{"push":{"channel":"c","pub":{"data":{"a":1}}}}']

@@ -72,6 +72,23 @@ def is_json(data: bytes) -> bool:
     return True
 
 
+def json_payload(data: bytes) -> bytes | None:
+    """``data`` as it may be embedded in a JSON frame, or None when it is not JSON.
+
+    Client-protocol §3: payloads are embedded raw, so they must be valid JSON and hold no
+    raw newline (which would split the frame); whitespace-formatted JSON is compacted.
+    """
+    if not data:
+        return data
+    try:
+        value = _loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if b"\n" in data or b"\r" in data:
+        return _dumps(value)
+    return data
+
+
 def compact_json(data: bytes) -> bytes:
     """Return ``data`` re-serialised without insignificant whitespace (no raw newlines).
 
