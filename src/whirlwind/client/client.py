@@ -85,6 +85,7 @@ class Client:
         "_headers",
         "_loop",
         "_proto",
+        "_queue",
         "_subs",
         "_tasks",
         "_timer",
@@ -113,6 +114,7 @@ class Client:
         self._proto = ClientProtocol(
             codec=codec, settings=node.protocol_settings, now=self._loop.time()
         )
+        self._queue = self._proto.queue
         self._dirty = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -176,23 +178,34 @@ class Client:
 
     def deliver(self, message: bytes) -> None:
         """Queue an encoded push; never blocks (the fan-out path)."""
-        if self._proto.enqueue(message):
-            if not self._dirty:
-                self._dirty = True
-                self.node.flusher.add(self)
-        elif not self._dirty and self._proto.close_requested is not None:
-            # Overflow (3008) or already closed: let the flusher close it, once.
+        if not self._proto.enqueue(message) and self._proto.close_requested is None:
+            return
+        if not self._dirty:
+            # The flusher writes it (or closes the connection after an overflow), once.
             self._dirty = True
             self.node.flusher.add(self)
 
     def deliver_publication(self, channel: str, publication: m.Publication, message: bytes) -> None:
-        """Queue a publication, or hold it while the channel's subscribe is in progress."""
+        """Queue a publication, or hold it while the channel's subscribe is in progress.
+
+        The fan-out hot path: one call per subscriber, so the queue is appended to inline
+        (the same steps as :meth:`OutgoingQueue.push`).
+        """
         if self._buffering:
             held = self._buffering.get(channel)
             if held is not None:
                 held.append((publication, message))
                 return
-        self.deliver(message)
+        queue = self._queue
+        if queue.closed:
+            return
+        queue.messages.append(message)
+        queue.size += len(message)
+        if queue.size > queue.limit:
+            self._proto.overflow()
+        if not self._dirty:
+            self._dirty = True
+            self.node.flusher.add(self)
 
     def flush(self) -> None:
         """Write everything queued as one frame (called by the node's flusher)."""

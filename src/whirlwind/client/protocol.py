@@ -49,6 +49,7 @@ from whirlwind.protocol.messages import (
 )
 
 from .events import ClientEvent, CommandReceived, PresenceDue, SubscriptionExpired
+from .queue import OutgoingQueue
 
 
 class ClientState(enum.Enum):
@@ -96,8 +97,6 @@ class ClientProtocol:
         "_events",
         "_expire_deadline",
         "_inflight",
-        "_out",
-        "_out_bytes",
         "_pending",
         "_ping_at",
         "_pong_deadline",
@@ -106,6 +105,7 @@ class ClientProtocol:
         "close_detail",
         "close_requested",
         "codec",
+        "queue",
         "settings",
         "state",
         "subscriptions",
@@ -122,8 +122,8 @@ class ClientProtocol:
         self.subscriptions: dict[str, _Subscription] = {}
         self._connecting_subs = 0
         self._events: list[ClientEvent] = []
-        self._out: list[bytes] = []
-        self._out_bytes = 0
+        self.queue = OutgoingQueue(settings.queue_max_size)
+        """Encoded output; the driver's fan-out path appends to it directly."""
         self._pending: deque[Command] = deque()
         self._inflight: Command | None = None
         self._connect_failed = False
@@ -369,14 +369,11 @@ class ClientProtocol:
 
     def enqueue(self, message: bytes) -> bool:
         """Queue an already encoded message (the fan-out path). False when closed."""
-        if self.state is ClientState.CLOSED:
-            return False
-        self._out.append(message)
-        self._out_bytes += len(message)
-        if self._out_bytes > self.settings.queue_max_size:
-            self._overflow()
-            return False
-        return True
+        if self.queue.push(message):
+            return True
+        if not self.queue.closed:
+            self.overflow()
+        return False
 
     def close(self, disconnect: Disconnect, *, detail: str = "") -> None:
         """Close the connection with ``disconnect`` (only the first call counts).
@@ -386,21 +383,22 @@ class ClientProtocol:
         if self.state is ClientState.CLOSED:
             return
         self.state = ClientState.CLOSED
+        self.queue.closed = True
         self.close_requested = disconnect
         self.close_detail = detail
         self._pending.clear()
 
     def _send(self, message: bytes) -> None:
-        self._out.append(message)
-        self._out_bytes += len(message)
-        if self._out_bytes > self.settings.queue_max_size:
-            self._overflow()
+        if not self.queue.push(message) and not self.queue.closed:
+            self.overflow()
 
-    def _overflow(self) -> None:
-        # Client-protocol §6: a client that does not keep up is closed with 3008; what it
-        # did not read is dropped rather than written to a socket that is not draining.
-        self._out = []
-        self._out_bytes = 0
+    def overflow(self) -> None:
+        """The outgoing queue went over its limit: disconnect 3008 (client-protocol §6).
+
+        What the client did not read is dropped rather than written to a socket that is
+        not draining.
+        """
+        self.queue.clear()
         self.close(codes.DISCONNECT_SLOW, detail="outgoing queue overflow")
 
     def _reply_error(self, command_id: int, error: Error) -> None:
@@ -417,16 +415,12 @@ class ClientProtocol:
 
     def data_to_send(self) -> list[bytes]:
         """Return and forget the encoded messages queued since the last call."""
-        out = self._out
-        if out:
-            self._out = []
-            self._out_bytes = 0
-        return out
+        return self.queue.take()
 
     @property
     def has_data_to_send(self) -> bool:
         """Whether messages are queued."""
-        return bool(self._out)
+        return bool(self.queue.messages)
 
     # ------------------------------------------------------------------ timers
 
