@@ -1,16 +1,25 @@
 """Hub: this node's connections and who is subscribed to what; encode-once fan-out.
 
-Mirrors ``centrifugal/centrifuge hub.go``. A publication is encoded once per protocol
-variant present among the channel's subscribers and the same bytes are queued to each of
-them; nothing here awaits a subscriber (STYLE.md §7). Join/leave pushes go only to the
-subscribers that asked for them (client-protocol.md §5.2, channels-config.md §3
-``force_push_join_leave``).
+Mirrors ``centrifugal/centrifuge hub.go``, with one step more: a channel's publications are
+encoded once per protocol variant **and batched once per channel**. Between two flush
+rounds the encoded messages of a channel accumulate in the channel's batch; the round joins
+them into one payload (JSON lines joined by ``\\n``, Protobuf messages concatenated), frames
+it once per transport kind and hands the same bytes to every subscriber (STYLE.md §7:
+nothing here awaits a subscriber). A subscriber with private output already queued (a
+reply, a join) takes the payload into its queue instead, so its output stays in order.
+
+Subscribers that are still subscribing are *pending*: they get each publication on its own
+(with the publication, so the driver can merge it with what recovery returned, by offset)
+and join the batch group when their subscribe reply has been queued (client-protocol.md
+§5.2: the reply precedes the channel's pushes). Join/leave pushes go only to active
+subscribers that asked for them; the channel's batch is written first so a channel's pushes
+keep their order.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,6 +28,9 @@ from whirlwind.codes import Disconnect
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import json_payload
 from whirlwind.protocol.messages import ClientInfo, Join, Leave, Publication, Push
+
+FrameCache = dict[object, bytes]
+"""Transport frames of one payload, by transport framing kind (built once per round)."""
 
 
 class Subscriber(Protocol):
@@ -40,11 +52,15 @@ class Subscriber(Protocol):
         ...
 
     def deliver(self, message: bytes) -> None:
-        """Queue an encoded message; never blocks."""
+        """Queue one encoded message; never blocks."""
         ...
 
     def deliver_publication(self, channel: str, publication: Publication, message: bytes) -> None:
-        """Queue an encoded publication (the subscriber may hold it during its subscribe)."""
+        """Take one publication while subscribing (held until the subscribe reply)."""
+        ...
+
+    def deliver_batch(self, payload: bytes, frames: FrameCache) -> None:
+        """Write a joined channel payload now (``frames`` caches its transport frames)."""
         ...
 
     def disconnect(self, disconnect: Disconnect) -> None:
@@ -55,17 +71,25 @@ class Subscriber(Protocol):
 @dataclass(slots=True)
 class _ChannelSubscribers:
     by_codec: dict[Codec, dict[str, Subscriber]] = field(default_factory=dict)
+    """Active subscribers, grouped by codec: the batch goes to them."""
+    pending: dict[str, Subscriber] = field(default_factory=dict)
+    """Subscribers whose subscribe is in progress."""
     join_leave: dict[str, Subscriber] = field(default_factory=dict)
+    batch: dict[Codec, list[bytes]] = field(default_factory=dict)
+    """Encoded publications not yet written, per codec."""
     count: int = 0
 
 
 class Hub:
     """Connections and subscriptions of this node."""
 
-    def __init__(self) -> None:
+    def __init__(self, schedule_flush: Callable[[], None] = lambda: None) -> None:
+        """``schedule_flush`` asks for a flush round soon (the node's flusher)."""
         self._channels: dict[str, _ChannelSubscribers] = {}
         self._clients: dict[str, Subscriber] = {}
         self._users: dict[str, dict[str, Subscriber]] = {}
+        self._dirty: list[_ChannelSubscribers] = []
+        self._schedule_flush = schedule_flush
         self.num_subscriptions = 0
 
     # ------------------------------------------------------------ connections
@@ -122,33 +146,61 @@ class Hub:
 
     # ---------------------------------------------------------- subscriptions
 
-    def add_subscriber(self, channel: str, client: Subscriber, *, join_leave: bool) -> bool:
-        """Subscribe ``client`` to ``channel``; True when it is the channel's first here."""
+    def add_subscriber(
+        self, channel: str, client: Subscriber, *, join_leave: bool, pending: bool = False
+    ) -> bool:
+        """Subscribe ``client``; True when it is the channel's first subscriber here.
+
+        With ``pending``, the client gets publications one by one until
+        :meth:`activate_subscriber`.
+        """
         subs = self._channels.get(channel)
         first = subs is None
         if subs is None:
             subs = self._channels[channel] = _ChannelSubscribers()
-        group = subs.by_codec.setdefault(client.codec, {})
-        if client.client_id in group:
+        cid = client.client_id
+        group = subs.by_codec.get(client.codec)
+        if cid in subs.pending or (group is not None and cid in group):
             return False
-        group[client.client_id] = client
         subs.count += 1
         self.num_subscriptions += 1
+        if pending:
+            subs.pending[cid] = client
+        else:
+            self._activate(subs, client)
         if join_leave:
-            subs.join_leave[client.client_id] = client
+            subs.join_leave[cid] = client
         return first
+
+    def activate_subscriber(self, channel: str, client: Subscriber) -> None:
+        """A pending subscriber's reply is queued: it joins the batch group."""
+        subs = self._channels.get(channel)
+        if subs is None or subs.pending.pop(client.client_id, None) is None:
+            return
+        # What was batched before now was delivered to it one by one: write it out first.
+        self._flush_channel(subs)
+        self._activate(subs, client)
+
+    @staticmethod
+    def _activate(subs: _ChannelSubscribers, client: Subscriber) -> None:
+        group = subs.by_codec.get(client.codec)
+        if group is None:
+            group = subs.by_codec[client.codec] = {}
+        group[client.client_id] = client
 
     def remove_subscriber(self, channel: str, client: Subscriber) -> bool:
         """Unsubscribe ``client``; True when ``channel`` has no subscriber left here."""
         subs = self._channels.get(channel)
         if subs is None:
             return False
-        group = subs.by_codec.get(client.codec)
-        if group is None or group.pop(client.client_id, None) is None:
-            return False
-        if not group:
-            del subs.by_codec[client.codec]
-        subs.join_leave.pop(client.client_id, None)
+        cid = client.client_id
+        if subs.pending.pop(cid, None) is None:
+            group = subs.by_codec.get(client.codec)
+            if group is None or group.pop(cid, None) is None:
+                return False
+            if not group:
+                del subs.by_codec[client.codec]
+        subs.join_leave.pop(cid, None)
         subs.count -= 1
         self.num_subscriptions -= 1
         if subs.count == 0:
@@ -159,32 +211,83 @@ class Hub:
     # ---------------------------------------------------------------- fan-out
 
     def broadcast_publication(self, channel: str, publication: Publication) -> None:
-        """Queue ``publication`` to every subscriber of ``channel`` here, encoded once."""
+        """Encode ``publication`` once per codec and batch it for the next flush round."""
         subs = self._channels.get(channel)
         if subs is None:
             return
+        encoded: dict[Codec, bytes] = {}
         for codec, group in list(subs.by_codec.items()):
-            pub = publication
-            if not codec.binary and publication.data:
-                # Client-protocol §3: a JSON client cannot receive a non-JSON payload
-                # (binary from a Protobuf publisher): Centrifugo closes it with 3506.
-                data = json_payload(publication.data)
-                if data is None:
-                    for client in list(group.values()):
-                        client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+            message = self._encode(codec, channel, publication, group.values())
+            if message is not None:
+                encoded[codec] = message
+                batch = subs.batch.get(codec)
+                if batch is None:
+                    batch = subs.batch[codec] = []
+                    if len(subs.batch) == 1:
+                        self._mark_dirty(subs)
+                batch.append(message)
+        for client in list(subs.pending.values()):
+            codec = client.codec
+            message = encoded.get(codec)
+            if message is None:
+                message = self._encode(codec, channel, publication, (client,))
+                if message is None:
                     continue
-                if data is not publication.data:
-                    pub = dataclasses.replace(publication, data=data)
-            message = codec.encode_publication(channel, pub)
+                encoded[codec] = message
+            client.deliver_publication(channel, publication, message)
+
+    @staticmethod
+    def _encode(
+        codec: Codec, channel: str, publication: Publication, clients: object
+    ) -> bytes | None:
+        if not codec.binary and publication.data:
+            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
+            # from a Protobuf publisher): Centrifugo closes it with 3506.
+            data = json_payload(publication.data)
+            if data is None:
+                for client in list(clients):  # type: ignore[call-overload]
+                    client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+                return None
+            if data is not publication.data:
+                publication = dataclasses.replace(publication, data=data)
+        return codec.encode_publication(channel, publication)
+
+    def _mark_dirty(self, subs: _ChannelSubscribers) -> None:
+        if not self._dirty:
+            self._schedule_flush()
+        self._dirty.append(subs)
+
+    def flush_channels(self) -> None:
+        """Write every channel batch (the flush round calls it before flushing clients)."""
+        dirty = self._dirty
+        self._dirty = []
+        for subs in dirty:
+            self._flush_channel(subs)
+
+    @staticmethod
+    def _flush_channel(subs: _ChannelSubscribers) -> None:
+        if not subs.batch:
+            return
+        batches = subs.batch
+        subs.batch = {}
+        for codec, messages in batches.items():
+            group = subs.by_codec.get(codec)
+            if not group:
+                continue
+            payload = codec.join(messages)
+            frames: FrameCache = {}
             for client in list(group.values()):
-                client.deliver_publication(channel, publication, message)
+                client.deliver_batch(payload, frames)
 
     def _broadcast_push(self, channel: str, push: Push) -> None:
         subs = self._channels.get(channel)
         if subs is None or not subs.join_leave:
             return
+        self._flush_channel(subs)
         encoded: dict[Codec, bytes] = {}
-        for client in list(subs.join_leave.values()):
+        for cid, client in list(subs.join_leave.items()):
+            if cid in subs.pending:
+                continue
             codec = client.codec
             message = encoded.get(codec)
             if message is None:

@@ -51,12 +51,14 @@ class Flusher:
     (JSON lines joined by ``\\n``, Protobuf messages concatenated).
     """
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    __slots__ = ("_dirty", "_loop", "_scheduled", "before_round")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
+        self.before_round: Callable[[], None] = lambda: None
+        """Runs first in every round: the hub writes its channel batches."""
 
     def add(self, client: Flushable) -> None:
         """Flush ``client`` soon; the caller makes sure it is added once per round."""
@@ -65,8 +67,18 @@ class Flusher:
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
+    def schedule(self) -> None:
+        """Run a round soon even if no client is dirty yet."""
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         self._scheduled = False
+        try:
+            self.before_round()
+        except Exception:
+            logger.exception("channel flush failed")
         dirty = self._dirty
         self._dirty = []
         for client in dirty:
@@ -109,11 +121,12 @@ class Node:
         self.clock = clock
         """Wall clock (Unix seconds) for token expiry."""
         self.started_at = clock()
-        self.hub = Hub()
+        self.flusher = Flusher(loop)
+        self.hub = Hub(schedule_flush=self.flusher.schedule)
+        self.flusher.before_round = self.hub.flush_channels
         self.rules = ChannelRules(config.channel)
         self.broker = broker
         self.presence = presence
-        self.flusher = Flusher(loop)
         client = config.client
         self.connection_verifier = TokenVerifier(
             client.token, insecure_skip_signature=client.insecure_skip_token_signature_verify

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from whirlwind import codes
 from whirlwind.codes import Disconnect
-from whirlwind.hub import Hub
+from whirlwind.hub import FrameCache, Hub
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import JSON_CODEC
 from whirlwind.protocol.messages import ClientInfo, Publication
@@ -28,6 +28,9 @@ class FakeSubscriber:
 
     def deliver_publication(self, channel: str, publication: Publication, message: bytes) -> None:
         self.received.append(message)
+
+    def deliver_batch(self, payload: bytes, frames: FrameCache) -> None:
+        self.received.append(payload)
 
     def disconnect(self, disconnect: Disconnect) -> None:
         self.closed = disconnect
@@ -59,6 +62,7 @@ def test_publication_encoded_once_per_codec() -> None:
     for sub in subs:
         hub.add_subscriber("news", sub, join_leave=False)
     hub.broadcast_publication("news", Publication(data=b'{"x":1}', offset=3))
+    hub.flush_channels()
     assert json_codec.encoded == 1 and pb_codec.encoded == 1
     assert all(len(s.received) == 1 for s in subs)
     assert subs[0].received[0] == (b'{"push":{"channel":"news","pub":{"data":{"x":1},"offset":3}}}')
@@ -112,6 +116,7 @@ def test_binary_payload_closes_json_subscribers_with_3506() -> None:
     hub.add_subscriber("c", json_sub, join_leave=False)
     hub.add_subscriber("c", pb_sub, join_leave=False)
     hub.broadcast_publication("c", Publication(data=b"\x00\xffbinary"))
+    hub.flush_channels()
     assert json_sub.closed == codes.DISCONNECT_INAPPROPRIATE_PROTOCOL
     assert json_sub.received == []
     assert len(pb_sub.received) == 1 and pb_sub.closed is None
@@ -122,4 +127,39 @@ def test_formatted_json_payload_is_compacted_for_json_subscribers() -> None:
     sub = FakeSubscriber("j")
     hub.add_subscriber("c", sub, join_leave=False)
     hub.broadcast_publication("c", Publication(data=b'{\n  "a": 1\n}'))
+    hub.flush_channels()
     assert sub.received == [b'{"push":{"channel":"c","pub":{"data":{"a":1}}}}']
+
+
+def test_publications_between_rounds_are_joined_once_per_channel() -> None:
+    """Coalescing: every publication of a round reaches a subscriber as one payload."""
+    rounds: list[int] = []
+    hub = Hub(schedule_flush=lambda: rounds.append(1))
+    subs = [FakeSubscriber(f"s{i}") for i in range(3)]
+    for sub in subs:
+        hub.add_subscriber("c", sub, join_leave=False)
+    for n in range(3):
+        hub.broadcast_publication("c", Publication(data=b"%d" % n, offset=n + 1))
+    assert rounds == [1]
+    assert all(s.received == [] for s in subs)
+    hub.flush_channels()
+    expected = b"\n".join(
+        b'{"push":{"channel":"c","pub":{"data":%d,"offset":%d}}}' % (n, n + 1) for n in range(3)
+    )
+    assert all(s.received == [expected] for s in subs)
+    assert subs[0].received[0] is subs[1].received[0]
+
+
+def test_pending_subscriber_gets_publications_one_by_one_until_activated() -> None:
+    hub = Hub()
+    active, joining = FakeSubscriber("a"), FakeSubscriber("b")
+    hub.add_subscriber("c", active, join_leave=False)
+    hub.add_subscriber("c", joining, join_leave=False, pending=True)
+    hub.broadcast_publication("c", Publication(data=b"1", offset=1))
+    assert joining.received == [b'{"push":{"channel":"c","pub":{"data":1,"offset":1}}}']
+    hub.activate_subscriber("c", joining)
+    # Activation wrote the batch to the active subscribers, not again to the joining one.
+    assert active.received == joining.received
+    hub.broadcast_publication("c", Publication(data=b"2", offset=2))
+    hub.flush_channels()
+    assert active.received == joining.received and len(joining.received) == 2

@@ -33,6 +33,7 @@ from whirlwind.client.events import (
 from whirlwind.client.protocol import ClientProtocol, ClientState
 from whirlwind.codes import Disconnect, Error
 from whirlwind.errors import InvalidToken, TokenExpired, UnrecoverablePosition
+from whirlwind.hub import FrameCache
 from whirlwind.protocol import messages as m
 from whirlwind.protocol.base import Codec
 from whirlwind.transports.base import Transport
@@ -186,26 +187,42 @@ class Client:
             self.node.flusher.add(self)
 
     def deliver_publication(self, channel: str, publication: m.Publication, message: bytes) -> None:
-        """Queue a publication, or hold it while the channel's subscribe is in progress.
+        """A publication while subscribing: held until the reply, then merged (§5.2)."""
+        held = self._buffering.get(channel)
+        if held is not None:
+            held.append((publication, message))
+        else:
+            self.deliver(message)
 
-        The fan-out hot path: one call per subscriber, so the queue is appended to inline
-        (the same steps as :meth:`OutgoingQueue.push`).
+    def deliver_batch(self, payload: bytes, frames: FrameCache) -> None:
+        """Write a channel's joined payload: the fan-out hot path, once per subscriber.
+
+        The frame is shared by every subscriber on the same kind of transport. When
+        this client has output queued already, the payload joins its queue to keep order.
         """
-        if self._buffering:
-            held = self._buffering.get(channel)
-            if held is not None:
-                held.append((publication, message))
-                return
         queue = self._queue
         if queue.closed:
             return
-        queue.messages.append(message)
-        queue.size += len(message)
-        if queue.size > queue.limit:
-            self._proto.overflow()
-        if not self._dirty:
-            self._dirty = True
-            self.node.flusher.add(self)
+        if queue.messages:
+            queue.messages.append(payload)
+            queue.size += len(payload)
+            if queue.size > queue.limit:
+                self._proto.overflow()
+            if not self._dirty:
+                self._dirty = True
+                self.node.flusher.add(self)
+            return
+        transport = self.transport
+        key = transport.frame_key
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = transport.encode_frame(payload)
+        transport.write_frame(frame)
+        if transport.write_buffer_size() > queue.limit:
+            self._proto.close(codes.DISCONNECT_SLOW, detail="socket write buffer full")
+            if not self._dirty:
+                self._dirty = True
+                self.node.flusher.add(self)
 
     def flush(self) -> None:
         """Write everything queued as one frame (called by the node's flusher)."""
@@ -578,7 +595,7 @@ class Client:
         node = self.node
         self._buffering[channel] = []
         self._subs[channel] = sub
-        first = node.hub.add_subscriber(channel, self, join_leave=sub.push_join_leave)
+        first = node.hub.add_subscriber(channel, self, join_leave=sub.push_join_leave, pending=True)
         try:
             if first:
                 await node.broker.subscribe(channel)
@@ -652,6 +669,7 @@ class Client:
                     self.deliver(message)
         if sub is None:
             return
+        self.node.hub.activate_subscriber(channel, self)
         info = self.info(sub.chan_info)
         if sub.presence:
             await self.node.presence.add_presence(channel, self._client_id, info)

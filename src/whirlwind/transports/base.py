@@ -20,8 +20,21 @@ class Transport(Protocol):
         """``websocket``, ``http_stream``, ``sse``…"""
         ...
 
-    def write(self, frame: bytes) -> None:
-        """Send one frame (already joined from queued messages)."""
+    @property
+    def frame_key(self) -> object:
+        """Equal for transports that frame a payload the same way (shared frames)."""
+        ...
+
+    def encode_frame(self, payload: bytes) -> bytes:
+        """Frame a payload (joined messages) for this kind of transport."""
+        ...
+
+    def write_frame(self, frame: bytes) -> None:
+        """Send bytes made by :meth:`encode_frame` (possibly by another transport's)."""
+        ...
+
+    def write(self, payload: bytes) -> None:
+        """Frame and send one payload."""
         ...
 
     def close(self, disconnect: Disconnect) -> None:

@@ -53,11 +53,26 @@ class WebSocketTransport:
         self._closing = False
         self._tasks = tasks
 
-    def write(self, frame: bytes) -> None:
-        """Write one text (JSON) or binary (Protobuf) frame."""
-        if self._closing or self._transport.is_closing():
+    @property
+    def frame_key(self) -> object:
+        """WebSocket text or binary frames."""
+        return self._opcode
+
+    def encode_frame(self, payload: bytes) -> bytes:
+        """One final text (JSON) or binary (Protobuf) frame."""
+        return frame_header(self._opcode, len(payload)) + payload
+
+    def write_frame(self, frame: bytes) -> None:
+        """Write an encoded frame."""
+        if self._closing:
             return
-        self._transport.write(frame_header(self._opcode, len(frame)) + frame)
+        self._transport.write(frame)
+
+    def write(self, payload: bytes) -> None:
+        """Frame and write one payload."""
+        if self._closing:
+            return
+        self._transport.write(frame_header(self._opcode, len(payload)) + payload)
 
     def close(self, disconnect: Disconnect) -> None:
         """Send a close frame with the code and reason (§1.5); 3000 just drops TCP."""
