@@ -45,36 +45,50 @@ class Flushable(Protocol):
 
 
 class Flusher:
-    """Writes the output of every client that got data, once per event loop iteration.
+    """Writes queued output in rounds: channel batches first, then every dirty client.
 
-    Coalescing: everything queued to a client since the last flush leaves in one frame
-    (JSON lines joined by ``\\n``, Protobuf messages concatenated).
+    Coalescing: everything queued since the last round leaves in one frame per client
+    (JSON lines joined by ``\n``, Protobuf messages concatenated). A round runs on the next
+    loop iteration, so all input read in this one is joined. Under load the next round also
+    waits a little, a fraction of how long the last round took (at most ``max_delay``):
+    publishers on other connections get a few more request/response cycles in, and each
+    write then carries more messages. An idle server (rounds of microseconds) does not wait.
     """
 
-    __slots__ = ("_dirty", "_loop", "_scheduled", "before_round")
+    __slots__ = ("_delay", "_dirty", "_loop", "_scheduled", "before_round", "max_delay")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    DELAY_FRACTION = 0.05
+    """Wait this fraction of the last round's duration before the next round."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_delay: float = 0.005) -> None:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
+        self._delay = 0.0
+        self.max_delay = max_delay
+        """Upper bound of the added wait, seconds (0 disables it)."""
         self.before_round: Callable[[], None] = lambda: None
         """Runs first in every round: the hub writes its channel batches."""
 
     def add(self, client: Flushable) -> None:
-        """Flush ``client`` soon; the caller makes sure it is added once per round."""
+        """Flush ``client`` in the next round; the caller adds it once per round."""
         self._dirty.append(client)
         if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self._flush)
+            self.schedule()
 
     def schedule(self) -> None:
         """Run a round soon even if no client is dirty yet."""
-        if not self._scheduled:
-            self._scheduled = True
+        if self._scheduled:
+            return
+        self._scheduled = True
+        if self._delay > 0.0001:
+            self._loop.call_later(self._delay, self._flush)
+        else:
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._scheduled = False
+        started = self._loop.time()
         try:
             self.before_round()
         except Exception:
@@ -86,6 +100,8 @@ class Flusher:
                 client.flush()
             except Exception:
                 logger.exception("flush failed")
+        spent = self._loop.time() - started
+        self._delay = min(self.max_delay, spent * self.DELAY_FRACTION)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
