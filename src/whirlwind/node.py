@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from whirlwind import __version__, codes
-from whirlwind.auth.tokens import TokenVerifier
+from whirlwind.auth.tokens import SubscriptionOverride, TokenVerifier
 from whirlwind.broker.base import Broker, PublishOptions, PublishResult
 from whirlwind.channels import ChannelRules, ResolvedChannel
 from whirlwind.client.protocol import ProtocolSettings
@@ -28,6 +28,7 @@ from whirlwind.presence.base import PresenceManager
 from whirlwind.protocol.messages import ClientInfo, Publication, StreamPosition
 
 if TYPE_CHECKING:
+    from whirlwind.client.client import Client
     from whirlwind.config.schema import Config
 
 logger = logging.getLogger("whirlwind.node")
@@ -246,6 +247,79 @@ class Node:
         return await self.broker.publish(
             resolved.name, data, self.publish_options(resolved, options)
         )
+
+    # ---------------------------------------------------- connected clients
+
+    def user_clients(self, user: str, client_id: str = "", session: str = "") -> list[Client]:
+        """This node's connections of ``user``, optionally only one client or session."""
+        from whirlwind.client.client import Client
+
+        return [
+            c
+            for c in self.hub.user_clients(user)
+            if isinstance(c, Client)
+            and (not client_id or c.client_id == client_id)
+            and (not session or c.session == session)
+        ]
+
+    async def subscribe_user(
+        self,
+        user: str,
+        channel: str,
+        *,
+        client_id: str = "",
+        session: str = "",
+        expire_at: int | None = None,
+        info: bytes = b"",
+        data: bytes = b"",
+        recover_since: StreamPosition | None = None,
+        override: SubscriptionOverride | None = None,
+    ) -> None:
+        """Server-side subscribe every matching connection (server-api §9.3)."""
+        for client in self.user_clients(user, client_id, session):
+            await client.server_subscribe(
+                channel,
+                expire_at=expire_at,
+                info=info,
+                data=data,
+                recover_since=recover_since,
+                override=override,
+            )
+
+    async def unsubscribe_user(
+        self, user: str, channel: str, *, client_id: str = "", session: str = ""
+    ) -> None:
+        """Unsubscribe every matching connection (server-api §9.4)."""
+        for client in self.user_clients(user, client_id, session):
+            await client.server_unsubscribe(channel)
+
+    def disconnect_user(
+        self,
+        user: str,
+        disconnect: Disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT,
+        *,
+        client_id: str = "",
+        session: str = "",
+        whitelist: tuple[str, ...] = (),
+    ) -> None:
+        """Disconnect every matching connection but the whitelisted (server-api §9.5)."""
+        for client in self.user_clients(user, client_id, session):
+            if client.client_id not in whitelist:
+                client.disconnect(disconnect)
+
+    def refresh_user(
+        self,
+        user: str,
+        *,
+        client_id: str = "",
+        session: str = "",
+        expired: bool = False,
+        expire_at: int | None = None,
+        info: bytes | None = None,
+    ) -> None:
+        """Refresh every matching connection (server-api §9.6)."""
+        for client in self.user_clients(user, client_id, session):
+            client.server_refresh(expired=expired, expire_at=expire_at, info=info)
 
     def statistics(self) -> dict[str, float]:
         """Numbers for ``info`` and metrics."""

@@ -93,6 +93,7 @@ class Client:
         "_timer_at",
         "_user",
         "node",
+        "session",
         "transport",
     )
 
@@ -103,8 +104,11 @@ class Client:
         codec: Codec,
         *,
         headers: Mapping[str, str] | None = None,
+        session: str = "",
     ) -> None:
         self.node = node
+        self.session = session
+        """Emulation session id ("" on WebSocket)."""
         self.transport = transport
         self._codec = codec
         self._client_id = str(uuid.uuid4())
@@ -173,6 +177,94 @@ class Client:
     def disconnect(self, disconnect: Disconnect) -> None:
         """Close this connection with ``disconnect`` (server API, shutdown, limits)."""
         self._proto.close(disconnect)
+        self._after()
+
+    # ------------------------------------------------------- server initiated
+
+    async def server_subscribe(
+        self,
+        channel: str,
+        *,
+        expire_at: int | None = None,
+        info: bytes = b"",
+        data: bytes = b"",
+        recover_since: m.StreamPosition | None = None,
+        override: SubscriptionOverride | None = None,
+    ) -> None:
+        """Subscribe this connection server-side (server API ``subscribe``, §14).
+
+        The client gets a ``subscribe`` push, then recovered publications (when
+        ``recover_since`` is given and the stream still has them), then live ones.
+        """
+        node = self.node
+        proto = self._proto
+        if proto.state is not ClientState.CONNECTED or channel in self._subs:
+            return
+        resolved = node.rules.resolve(channel)
+        if resolved is None:
+            return
+        ttl: float | None = None
+        if expire_at:
+            ttl = expire_at - node.clock()
+            if ttl <= 0:
+                return
+        if not proto.add_server_subscription(channel, ttl, self._loop.time()):
+            return
+        sub = self._sub_options(
+            resolved,
+            server_side=True,
+            override=override or SubscriptionOverride(),
+            chan_info=info,
+        )
+        hint = None
+        if recover_since is not None:
+            hint = m.SubscribeRequest(
+                channel=channel,
+                recover=True,
+                offset=recover_since.offset,
+                epoch=recover_since.epoch,
+            )
+        try:
+            result = await self._attach(channel, sub, hint)
+        except _Fail:
+            proto.remove_subscription(channel, None)
+            return
+        proto.send_push(
+            m.Push(
+                channel=channel,
+                body=m.SubscribePush(
+                    recoverable=result.recoverable,
+                    epoch=result.epoch,
+                    offset=result.offset,
+                    positioned=result.positioned,
+                    data=data,
+                ),
+            )
+        )
+        for publication in result.publications:
+            self.deliver(self._codec.encode_publication(channel, publication))
+        await self._after_attach(channel, result)
+        self._after()
+
+    async def server_unsubscribe(self, channel: str) -> None:
+        """Unsubscribe server-side: the client gets unsubscribe 2000 (server-api §9.4)."""
+        if channel not in self._subs:
+            return
+        self._proto.remove_subscription(channel, codes.UNSUBSCRIBE_SERVER)
+        await self._detach(channel)
+        self._after()
+
+    def server_refresh(
+        self, *, expired: bool = False, expire_at: int | None = None, info: bytes | None = None
+    ) -> None:
+        """Server API ``refresh``: expire now (3005), move the expiry, replace the info."""
+        if expired:
+            self.disconnect(codes.DISCONNECT_EXPIRED)
+            return
+        if info is not None:
+            self._conn_info = info
+        if expire_at:
+            self._proto.set_expiry(expire_at - self.node.clock(), self._loop.time())
         self._after()
 
     # ------------------------------------------------------------- hub side

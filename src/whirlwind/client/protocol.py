@@ -348,6 +348,13 @@ class ClientProtocol:
         self.subscriptions[channel] = _Subscription(server_side=True, deadline=deadline)
         return True
 
+    def set_expiry(self, ttl: float | None, now: float) -> None:
+        """Set (or clear, with None) the connection's expiry from the server side."""
+        if ttl is None:
+            self._expire_deadline = _ANY_TIME
+        else:
+            self._expire_deadline = now + ttl + self.settings.expired_close_delay
+
     def remove_subscription(self, channel: str, unsubscribe: codes.Unsubscribe | None) -> bool:
         """Forget ``channel``; with ``unsubscribe``, tell the client with a push (§4.5)."""
         if self.subscriptions.pop(channel, None) is None:
