@@ -364,6 +364,60 @@ def version() -> None:
     click.echo(f"Whirlwind v{whirlwind.__version__} (Centrifugo v6 compatible, Python {python})")
 
 
+@main.command()
+@click.option(
+    "--url",
+    default="ws://127.0.0.1:8000/connection/websocket",
+    show_default=True,
+    help="subscriber WebSocket endpoint",
+)
+@click.option(
+    "--api", default="http://127.0.0.1:8000/api", show_default=True, help="server API base URL"
+)
+@click.option("--api-key", default="", help="server API key (X-API-Key)")
+@click.option("--token", default="", help="one connection token for every client")
+@click.option("--token-secret", default="", help="HMAC secret: mint a token per client")
+@click.option("-n", "--clients", default=1000, show_default=True, help="subscriber connections")
+@click.option("--channel", default="bench", show_default=True)
+@click.option(
+    "--rate",
+    default=0.0,
+    show_default=True,
+    help="publications per second; 0 = as fast as the in-flight window allows",
+)
+@click.option(
+    "--inflight",
+    default=64,
+    show_default=True,
+    help="max mode: publications not yet delivered to every subscriber",
+)
+@click.option("-d", "--duration", default=10.0, show_default=True, help="measurement seconds")
+@click.option("--warmup", default=1.0, show_default=True, help="seconds before measuring")
+@click.option("--payload", default=100, show_default=True, help="payload size, bytes")
+@click.option("--pub-conns", default=16, show_default=True, help="concurrent API publishers")
+@click.option(
+    "--publish-via",
+    type=click.Choice(["api", "client"]),
+    default="api",
+    show_default=True,
+    help="server API or a client connection's publish command",
+)
+@click.option("--connect-concurrency", default=200, show_default=True)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="local address to connect from (repeat: 127.0.0.2 127.0.0.3 …)",
+)
+@click.option("--timeout", default=10.0, show_default=True, help="per-connect/request timeout")
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
+def bench(as_json: bool, sources: tuple[str, ...], **options: Any) -> None:
+    """Load-test a Centrifugo-compatible server: connect, subscribe, publish, measure."""
+    from whirlwind.bench import BenchOptions, run_bench
+
+    sys.exit(run_bench(BenchOptions(sources=sources, **options), as_json=as_json))
+
+
 # --------------------------------------------------------------------------- helpers
 
 
