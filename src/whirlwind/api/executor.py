@@ -1,75 +1,132 @@
 """The server API's logic, shared by the HTTP and GRPC fronts (server-api.md §9).
 
-Each method takes a decoded request mapping and returns the result mapping or raises
-:class:`APIError` with a Centrifugo API error code. The fronts only decode, authenticate
-and encode.
+Each method takes its request dataclass (:mod:`whirlwind.api.types`) and returns its result
+dataclass, or raises :class:`APIError` with one of the codes of server-api.md §6 and its
+exact message. The fronts only authenticate, decode and encode; they call
+:meth:`Executor.call`, which also turns an unexpected failure into error 100.
+
+Rules (server-api.md §9):
+
+* Channel-taking methods resolve the namespace first (unknown → 102); the server API does
+  not apply the client-side name rules (length, ``channel_regex``, ``$``, ``#``).
+* ``b64data`` / ``b64info`` win over ``data`` / ``info`` when non-empty; bad base64 → 107.
+* ``publish``: the payload is checked against ``publication_data_format`` after the
+  namespace lookup (v6 order); ``version`` filtering only applies when the publication
+  goes into history, as in Centrifugo's brokers.
+* ``broadcast`` publishes concurrently; per-channel outcomes stay in request order.
+* ``history`` is not capped by ``client.history_max_publication_limit``; reverse from
+  offset 0 is error 100 (a Centrifugo quirk); an epoch mismatch is 112.
+* ``batch`` runs commands in order, or concurrently with ``parallel``; replies keep the
+  order; a ``null`` command is 107 and one naming no known method 104.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
 
-import orjson
-
+from whirlwind import codes
+from whirlwind.api import types as t
+from whirlwind.api.glob import GlobError, compile_glob
+from whirlwind.auth.tokens import SubscriptionOverride
+from whirlwind.broker.base import HistoryOptions
+from whirlwind.channels import ResolvedChannel
+from whirlwind.errors import UnrecoverablePosition, WhirlwindError
 from whirlwind.node import ChannelPublishOptions, Node
+from whirlwind.protocol import messages as m
+
+__all__ = [
+    "ERROR_BAD_REQUEST",
+    "ERROR_CONFLICT",
+    "ERROR_INTERNAL",
+    "ERROR_NOT_AVAILABLE",
+    "ERROR_NOT_FOUND",
+    "ERROR_UNKNOWN_CHANNEL",
+    "ERROR_UNRECOVERABLE_POSITION",
+    "APIError",
+    "Executor",
+]
+
+logger = logging.getLogger("whirlwind.api")
+
+R = TypeVar("R")
+
+MAX_CONCURRENCY: Final = 1024
+"""Concurrent publishes of one ``broadcast`` / commands of one parallel ``batch``."""
+
+ERROR_INTERNAL: Final = t.Error(code=100, message="internal server error")
+ERROR_UNKNOWN_CHANNEL: Final = t.Error(code=102, message="unknown channel")
+ERROR_NOT_FOUND: Final = t.Error(code=104, message="not found")
+ERROR_BAD_REQUEST: Final = t.Error(code=107, message="bad request")
+ERROR_NOT_AVAILABLE: Final = t.Error(code=108, message="not available")
+ERROR_UNRECOVERABLE_POSITION: Final = t.Error(code=112, message="unrecoverable position")
+ERROR_CONFLICT: Final = t.Error(code=113, message="conflict")
 
 
-class APIError(Exception):
-    """A server API error: ``{"error": {"code": C, "message": M}}`` (server-api.md §5)."""
+class APIError(WhirlwindError):
+    """A server API error: ``{"error": {"code": C, "message": M}}`` (server-api.md §5).
 
-    def __init__(self, code: int, message: str) -> None:
+    ``detail`` says what exactly was wrong; it goes to the debug log, never on the wire.
+    """
+
+    def __init__(self, code: int, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail
+
+    @classmethod
+    def of(cls, error: t.Error, detail: str = "") -> APIError:
+        """The exception for one of the ``ERROR_*`` values."""
+        return cls(error.code, error.message, detail=detail)
+
+    @property
+    def error(self) -> t.Error:
+        """The wire error object."""
+        return t.Error(code=self.code, message=self.message)
 
 
-ERROR_INTERNAL = (100, "internal server error")
-ERROR_UNKNOWN_CHANNEL = (102, "unknown channel")
-ERROR_METHOD_NOT_FOUND = (104, "method not found")
-ERROR_BAD_REQUEST = (107, "bad request")
-ERROR_NOT_AVAILABLE = (108, "not available")
+def _decode_b64(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise APIError.of(ERROR_BAD_REQUEST, f"{field} is not valid base64") from exc
 
 
-def _error(pair: tuple[int, str], detail: str = "") -> APIError:
-    return APIError(pair[0], f"{pair[1]}: {detail}" if detail else pair[1])
+def _payload(raw: bytes, b64: str, field: str) -> bytes:
+    """``b64<field>`` replaces ``<field>`` when non-empty (server-api.md §4)."""
+    return _decode_b64(b64, f"b64{field}") if b64 else raw
 
 
-def _data(params: Mapping[str, Any]) -> bytes:
-    """``data`` is raw JSON; ``b64data`` is base64 binary (server-api.md §4)."""
-    if params.get("b64data"):
-        value = params["b64data"]
-        if not isinstance(value, str):
-            raise _error(ERROR_BAD_REQUEST, "b64data must be a string")
-        try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise _error(ERROR_BAD_REQUEST, "b64data is not valid base64") from exc
-    if "data" not in params:
-        return b""
-    return orjson.dumps(params["data"])
-
-
-def _str(params: Mapping[str, Any], key: str, *, required: bool = False) -> str:
-    value = params.get(key, "")
+def _override(value: t.SubscribeOptionOverride | None) -> SubscriptionOverride | None:
     if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _error(ERROR_BAD_REQUEST, f"{key} must be a string")
-    if required and not value:
-        raise _error(ERROR_BAD_REQUEST, f"{key} required")
-    return value
-
-
-def _tags(params: Mapping[str, Any]) -> dict[str, str] | None:
-    tags = params.get("tags")
-    if tags is None:
         return None
-    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-        raise _error(ERROR_BAD_REQUEST, "tags must be an object of strings")
-    return tags
+    return SubscriptionOverride(
+        presence=value.presence,
+        join_leave=value.join_leave,
+        force_push_join_leave=value.force_push_join_leave,
+        force_recovery=value.force_recovery,
+        force_positioning=value.force_positioning,
+    )
+
+
+def _client_info(info: m.ClientInfo) -> t.ClientInfo:
+    return t.ClientInfo(
+        user=info.user, client=info.client, conn_info=info.conn_info, chan_info=info.chan_info
+    )
+
+
+def _publication(pub: m.Publication) -> t.Publication:
+    return t.Publication(
+        data=pub.data,
+        info=None if pub.info is None else _client_info(pub.info),
+        offset=pub.offset,
+        tags=dict(pub.tags) if pub.tags else {},
+    )
 
 
 class Executor:
@@ -77,70 +134,311 @@ class Executor:
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.methods: dict[str, Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]] = {
-            "publish": self.publish,
-            "broadcast": self.broadcast,
+        self._handlers: dict[str, Callable[[Any], Awaitable[t.Result]]] = {
+            name: getattr(self, name) for name in t.METHODS
         }
 
-    async def call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Run ``method``.
+    # ------------------------------------------------------------------ dispatch
+
+    async def call(self, method: str, request: t.Request) -> t.Result:
+        """Run ``method`` with ``request`` (its type from :data:`~whirlwind.api.types.METHODS`).
 
         Raises:
-            APIError: unknown method, bad parameters or a failed operation.
+            APIError: the method is unknown (104), the request is invalid, or it failed;
+                an unexpected exception is logged and becomes error 100.
+            TypeError: ``request`` is not ``method``'s request type (the caller's bug).
         """
-        handler = self.methods.get(method)
+        handler = self._handlers.get(method)
         if handler is None:
-            raise _error(ERROR_METHOD_NOT_FOUND)
-        if not isinstance(params, Mapping):
-            raise _error(ERROR_BAD_REQUEST, "params must be an object")
-        return await handler(params)
+            raise APIError.of(ERROR_NOT_FOUND, f"unknown method {method!r}")
+        expected = t.METHODS[method][0]
+        if not isinstance(request, expected):
+            raise TypeError(f"{method} takes {expected.__name__}, not {type(request).__name__}")
+        return await self._guard(method, handler(request))
 
-    async def _publish_one(
-        self, channel: str, data: bytes, params: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    @staticmethod
+    async def _guard(method: str, work: Awaitable[R]) -> R:
+        """Await ``work``; anything but an :class:`APIError` becomes error 100."""
+        try:
+            return await work
+        except APIError:
+            raise
+        except Exception as exc:
+            logger.exception("server API %s failed", method)
+            raise APIError.of(ERROR_INTERNAL, str(exc)) from exc
+
+    def _resolve(self, channel: str) -> ResolvedChannel:
+        if not channel:
+            raise APIError.of(ERROR_BAD_REQUEST, "channel required")
         resolved = self.node.rules.resolve(channel)
         if resolved is None:
-            raise _error(ERROR_UNKNOWN_CHANNEL)
-        error = self.node.rules.check_data(resolved, data)
-        if error is not None:
-            raise _error(ERROR_BAD_REQUEST, "invalid data")
-        skip = params.get("skip_history", False)
-        if not isinstance(skip, bool):
-            raise _error(ERROR_BAD_REQUEST, "skip_history must be a boolean")
+            raise APIError.of(ERROR_UNKNOWN_CHANNEL, f"unknown namespace in {channel!r}")
+        return resolved
+
+    # ------------------------------------------------------------------ publish
+
+    async def _publish_one(
+        self,
+        channel: str,
+        data: bytes,
+        request: t.PublishRequest | t.BroadcastRequest,
+    ) -> t.PublishResult:
+        resolved = self._resolve(channel)
+        if self.node.rules.check_data(resolved, data) is not None:
+            raise APIError.of(
+                ERROR_BAD_REQUEST,
+                f"data does not fit publication_data_format {resolved.publication_data_format!r}"
+                if data
+                else "data required",
+            )
+        # Centrifugo's brokers compare versions only for publications kept in history.
+        with_history = resolved.history_enabled and not request.skip_history
         result = await self.node.publish(
             resolved,
             data,
             ChannelPublishOptions(
-                tags=_tags(params),
-                skip_history=skip,
-                idempotency_key=_str(params, "idempotency_key"),
+                tags=dict(request.tags) if request.tags else None,
+                skip_history=request.skip_history,
+                idempotency_key=request.idempotency_key,
+                delta=True if request.delta else None,
+                version=request.version if with_history else 0,
+                version_epoch=request.version_epoch if with_history else "",
             ),
         )
         position = result.position
-        out: dict[str, Any] = {}
-        if position.offset:
-            out["offset"] = position.offset
-            out["epoch"] = position.epoch
-        return out
+        return t.PublishResult(offset=position.offset, epoch=position.epoch)
 
-    async def publish(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``publish``: one channel (server-api.md §9.1)."""
-        channel = _str(params, "channel", required=True)
-        return await self._publish_one(channel, _data(params), params)
+    async def publish(self, request: t.PublishRequest) -> t.PublishResult:
+        """``publish`` into one channel (§9.1). Errors: 102, 107, 100."""
+        data = _payload(request.data, request.b64data, "data")
+        return await self._publish_one(request.channel, data, request)
 
-    async def broadcast(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """``broadcast``: many channels, one result each (server-api.md §9.2)."""
-        channels = params.get("channels")
-        if not isinstance(channels, list) or not channels:
-            raise _error(ERROR_BAD_REQUEST, "channels required")
-        data = _data(params)
-        responses: list[dict[str, Any]] = []
-        for channel in channels:
-            if not isinstance(channel, str) or not channel:
-                responses.append({"error": {"code": 107, "message": "bad request"}})
-                continue
+    async def broadcast(self, request: t.BroadcastRequest) -> t.BroadcastResult:
+        """``broadcast``: the same publication into many channels (§9.2).
+
+        Per-channel errors (107, 102, 100) land in that channel's response; only an empty
+        ``channels`` list or bad ``b64data`` fail the whole call (107).
+        """
+        if not request.channels:
+            raise APIError.of(ERROR_BAD_REQUEST, "channels required")
+        data = _payload(request.data, request.b64data, "data")
+        limit = asyncio.Semaphore(MAX_CONCURRENCY)
+
+        async def one(channel: str) -> t.PublishResponse:
+            async with limit:
+                try:
+                    result = await self._guard(
+                        "broadcast", self._publish_one(channel, data, request)
+                    )
+                except APIError as exc:
+                    logger.debug(
+                        "broadcast into %r failed: %s %s", channel, exc.message, exc.detail
+                    )
+                    return t.PublishResponse(error=exc.error)
+                return t.PublishResponse(result=result)
+
+        responses = await asyncio.gather(*(one(channel) for channel in request.channels))
+        return t.BroadcastResult(responses=list(responses))
+
+    # ------------------------------------------------------------------ connections
+
+    async def subscribe(self, request: t.SubscribeRequest) -> t.SubscribeResult:
+        """Subscribe the user's live connections server-side (§9.3). Errors: 107, 102, 100."""
+        self._resolve(request.channel)
+        info = _payload(request.info, request.b64info, "info")
+        data = _payload(request.data, request.b64data, "data")
+        since = request.recover_since
+        await self.node.subscribe_user(
+            request.user,
+            request.channel,
+            client_id=request.client,
+            session=request.session,
+            expire_at=request.expire_at or None,
+            info=info,
+            data=data,
+            recover_since=None
+            if since is None
+            else m.StreamPosition(offset=since.offset, epoch=since.epoch),
+            override=_override(request.override),
+        )
+        return t.SubscribeResult()
+
+    async def unsubscribe(self, request: t.UnsubscribeRequest) -> t.UnsubscribeResult:
+        """Unsubscribe the user's connections (§9.4); an empty channel is a no-op."""
+        if not request.channel:
+            return t.UnsubscribeResult()
+        self._resolve(request.channel)
+        await self.node.unsubscribe_user(
+            request.user, request.channel, client_id=request.client, session=request.session
+        )
+        return t.UnsubscribeResult()
+
+    async def disconnect(self, request: t.DisconnectRequest) -> t.DisconnectResult:
+        """Disconnect the user's connections (§9.5), by default with 3503 "force disconnect".
+
+        A custom ``disconnect`` with code 0 counts as absent (no close frame carries 0).
+        """
+        custom = request.disconnect
+        disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT
+        if custom is not None and custom.code:
+            disconnect = codes.Disconnect(custom.code, custom.reason)
+        self.node.disconnect_user(
+            request.user,
+            disconnect,
+            client_id=request.client,
+            session=request.session,
+            whitelist=tuple(request.whitelist),
+        )
+        return t.DisconnectResult()
+
+    async def refresh(self, request: t.RefreshRequest) -> t.RefreshResult:
+        """Refresh the user's connections (§9.6): expire them (3005), move expiry, set info."""
+        self.node.refresh_user(
+            request.user,
+            client_id=request.client,
+            session=request.session,
+            expired=request.expired,
+            expire_at=request.expire_at or None,
+            info=request.info or None,
+        )
+        return t.RefreshResult()
+
+    # ------------------------------------------------------------------ presence
+
+    def _presence_channel(self, channel: str) -> str:
+        resolved = self._resolve(channel)
+        if not resolved.options.presence:
+            raise APIError.of(ERROR_NOT_AVAILABLE, "presence is off in this namespace")
+        return resolved.name
+
+    async def presence(self, request: t.PresenceRequest) -> t.PresenceResult:
+        """Who is subscribed (§9.7). Errors: 107, 102, 108, 100."""
+        channel = self._presence_channel(request.channel)
+        entries = await self.node.presence.presence(channel)
+        return t.PresenceResult(presence={cid: _client_info(info) for cid, info in entries.items()})
+
+    async def presence_stats(self, request: t.PresenceStatsRequest) -> t.PresenceStatsResult:
+        """Counts of clients and distinct users (§9.8). Errors: 107, 102, 108, 100."""
+        channel = self._presence_channel(request.channel)
+        stats = await self.node.presence.presence_stats(channel)
+        return t.PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
+
+    # ------------------------------------------------------------------ history
+
+    def _history_channel(self, channel: str) -> ResolvedChannel:
+        resolved = self._resolve(channel)
+        if not resolved.history_enabled:
+            raise APIError.of(ERROR_NOT_AVAILABLE, "history is off in this namespace")
+        return resolved
+
+    async def history(self, request: t.HistoryRequest) -> t.HistoryResult:
+        """Read the channel's stream (§9.9). Errors: 107, 102, 108, 112, 100."""
+        resolved = self._history_channel(request.channel)
+        since = request.since
+        if request.reverse and since is not None and since.offset == 0:
+            # centrifuge rejects this as a bad request; Centrifugo's API reports it as 100.
+            raise APIError.of(ERROR_INTERNAL, "reverse history since offset 0")
+        try:
+            history = await self.node.broker.history(
+                resolved.name,
+                HistoryOptions(
+                    since=None
+                    if since is None
+                    else m.StreamPosition(offset=since.offset, epoch=since.epoch),
+                    limit=request.limit,
+                    reverse=request.reverse,
+                    meta_ttl=resolved.history_meta_ttl,
+                ),
+            )
+        except UnrecoverablePosition as exc:
+            raise APIError.of(ERROR_UNRECOVERABLE_POSITION, "epoch mismatch") from exc
+        return t.HistoryResult(
+            publications=[_publication(pub) for pub in history.publications],
+            epoch=history.position.epoch,
+            offset=history.position.offset,
+        )
+
+    async def history_remove(self, request: t.HistoryRemoveRequest) -> t.HistoryRemoveResult:
+        """Drop the stored publications, keep the stream position (§9.10)."""
+        resolved = self._history_channel(request.channel)
+        await self.node.broker.remove_history(resolved.name)
+        return t.HistoryRemoveResult()
+
+    # ------------------------------------------------------------------ node
+
+    async def channels(self, request: t.ChannelsRequest) -> t.ChannelsResult:
+        """Channels with subscribers, optionally filtered by a glob (§9.11). Bad glob → 100."""
+        hub = self.node.hub
+        names = hub.channels()
+        if request.pattern:
             try:
-                responses.append({"result": await self._publish_one(channel, data, params)})
-            except APIError as exc:
-                responses.append({"error": {"code": exc.code, "message": exc.message}})
-        return {"responses": responses}
+                regex = compile_glob(request.pattern)
+            except GlobError as exc:
+                raise APIError.of(ERROR_INTERNAL, str(exc)) from exc
+            names = [name for name in names if regex.fullmatch(name)]
+        result: dict[str, t.ChannelInfo] = {}
+        for name in names:
+            count = hub.num_subscribers(name)
+            if count:
+                result[name] = t.ChannelInfo(num_clients=count)
+        return t.ChannelsResult(channels=result)
+
+    async def info(self, request: t.InfoRequest) -> t.InfoResult:
+        """This node's counters (§9.12); Whirlwind sends no ``metrics``."""
+        node = self.node
+        hub = node.hub
+        return t.InfoResult(
+            nodes=[
+                t.NodeResult(
+                    uid=node.id,
+                    name=node.name,
+                    version=node.version,
+                    num_clients=hub.num_clients,
+                    num_users=hub.num_users,
+                    num_channels=hub.num_channels,
+                    uptime=max(0, int(node.clock() - node.started_at)),
+                    num_subs=hub.num_subscriptions,
+                )
+            ]
+        )
+
+    async def rpc(self, request: t.RPCRequest) -> t.RPCResult:
+        """Server-side RPC extensions (§9.13): none exist, so every method is 104."""
+        if not request.method:
+            raise APIError.of(ERROR_BAD_REQUEST, "method required")
+        raise APIError.of(ERROR_NOT_FOUND, f"no rpc extension {request.method!r}")
+
+    # ------------------------------------------------------------------ batch
+
+    async def batch(self, request: t.BatchRequest) -> t.BatchResult:
+        """Many commands in one call (§9.14), in order or in parallel."""
+        commands = request.commands
+        if request.parallel:
+            limit = asyncio.Semaphore(MAX_CONCURRENCY)
+
+            async def limited(command: t.Command | None) -> t.Reply:
+                async with limit:
+                    return await self._batch_one(command)
+
+            replies = list(await asyncio.gather(*(limited(c) for c in commands)))
+        else:
+            replies = [await self._batch_one(command) for command in commands]
+        return t.BatchResult(replies=replies)
+
+    async def _batch_one(self, command: t.Command | None) -> t.Reply:
+        if command is None:
+            return t.Reply(error=ERROR_BAD_REQUEST)
+        for method in t.BATCH_DISPATCH_ORDER:
+            request = getattr(command, method)
+            if request is not None:
+                break
+        else:
+            return t.Reply(error=ERROR_NOT_FOUND)
+        try:
+            result = await self._guard(method, self._handlers[method](request))
+        except APIError as exc:
+            logger.debug("batch %s failed: %s %s", method, exc.message, exc.detail)
+            return t.Reply(error=exc.error)
+        # Reply's fields are named after the methods (api.proto ``Reply``).
+        fields: dict[str, Any] = {method: result}
+        return t.Reply(**fields)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
 
 import orjson
 from aiohttp import web
 
+from whirlwind.api import json_mapping
 from whirlwind.api.executor import APIError, Executor
+from whirlwind.api.types import METHODS
 from whirlwind.config.schema import HTTPAPIConfig
 
 logger = logging.getLogger("whirlwind.api")
@@ -46,13 +47,13 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
         if not authorized(request):
             return web.Response(status=401, text="unauthorized")
         method = request.match_info["method"]
+        if method not in METHODS:
+            raise web.HTTPNotFound()
         body = await request.read()
         try:
-            params: Any = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            return web.Response(status=400, text="malformed JSON")
-        if not isinstance(params, dict):
-            return web.Response(status=400, text="request body must be a JSON object")
+            params = json_mapping.loads(METHODS[method][0], body)
+        except json_mapping.DecodeError as exc:
+            return web.Response(status=400, text=f"Bad Request: {exc}")
         transport_errors = (
             config.error_mode == "transport"
             or request.headers.get("X-Centrifugo-Error-Mode") == "transport"
@@ -69,6 +70,9 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
             return web.Response(
                 body=orjson.dumps({"error": error}), content_type="application/json"
             )
-        return web.Response(body=orjson.dumps({"result": result}), content_type="application/json")
+        return web.Response(
+            body=orjson.dumps({"result": json_mapping.encode(result)}),
+            content_type="application/json",
+        )
 
     app.router.add_post(config.handler_prefix.rstrip("/") + "/{method}", handle)
