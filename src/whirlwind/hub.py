@@ -14,17 +14,32 @@ and join the batch group when their subscribe reply has been queued (client-prot
 §5.2: the reply precedes the channel's pushes). Join/leave pushes go only to active
 subscribers that asked for them; the channel's batch is written first so a channel's pushes
 keep their order.
+
+Delta compression (client-protocol.md §15): a subscriber that negotiated ``fossil`` is in
+one of two states, and each (codec, state) pair is a batch group of its own, so every
+publication is still encoded once per variant:
+
+* *full*: it gets the payload in full (over JSON as a string, ``delta: false``). Every
+  subscriber starts here, since the hub cannot know what it holds.
+* *delta*: it received the channel's previous publication on this node, the base of the
+  next delta; a delta-marked publication reaches it as a fossil delta against that base
+  (``delta: true``), computed once per channel, unless the delta is not smaller.
+
+A *full* group moves to *delta* when its batch is written: then it has received a
+publication in full, the one the broker names as the next publication's base.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import enum
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from whirlwind import codes
 from whirlwind.codes import Disconnect
+from whirlwind.protocol import fossil
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import json_payload
 from whirlwind.protocol.messages import ClientInfo, Join, Leave, Publication, Push
@@ -68,16 +83,138 @@ class Subscriber(Protocol):
         ...
 
 
+class _Variant(enum.Enum):
+    """How a subscriber gets a channel's publications (client-protocol §15)."""
+
+    PLAIN = "plain"
+    """No delta negotiated: the payload as it is."""
+    FULL = "full"
+    """Delta negotiated, next publication in full (a JSON string over JSON)."""
+    DELTA = "delta"
+    """Delta negotiated and the previous publication received: deltas where possible."""
+
+
+_Group = tuple[Codec, _Variant]
+
+
 @dataclass(slots=True)
 class _ChannelSubscribers:
-    by_codec: dict[Codec, dict[str, Subscriber]] = field(default_factory=dict)
-    """Active subscribers, grouped by codec: the batch goes to them."""
+    groups: dict[_Group, dict[str, Subscriber]] = field(default_factory=dict)
+    """Active subscribers, grouped by codec and variant: each group shares its batch."""
+    member: dict[str, _Group] = field(default_factory=dict)
+    """The group of each active subscriber."""
     pending: dict[str, Subscriber] = field(default_factory=dict)
     """Subscribers whose subscribe is in progress."""
+    negotiated: set[str] = field(default_factory=set)
+    """Subscribers (active or pending) that negotiated delta compression."""
     join_leave: dict[str, Subscriber] = field(default_factory=dict)
-    batch: dict[Codec, list[bytes]] = field(default_factory=dict)
-    """Encoded publications not yet written, per codec."""
+    batch: dict[_Group, list[bytes]] = field(default_factory=dict)
+    """Encoded publications not yet written, per group."""
     count: int = 0
+
+
+def _payload(codec: Codec, data: bytes) -> bytes | None:
+    """``data`` as ``codec``'s clients get it: compact JSON (None if not JSON) or as is."""
+    return data if codec.binary else json_payload(data)
+
+
+class _Encodings:
+    """One publication's messages, each encoded once per (codec, variant)."""
+
+    __slots__ = ("_fossil", "channel", "delta", "messages", "prev", "publication")
+
+    def __init__(
+        self, channel: str, publication: Publication, delta: bool, prev: Publication | None
+    ) -> None:
+        self.channel = channel
+        self.publication = publication
+        self.delta = delta
+        self.prev = prev
+        self.messages: dict[_Group, bytes | None] = {}
+        self._fossil: tuple[bytes, bytes, bytes] | None = None
+
+    def message(self, group: _Group, clients: Iterable[Subscriber]) -> bytes | None:
+        """The message for ``group``; None (and ``clients`` closed) when it cannot be sent."""
+        if group in self.messages:
+            message = self.messages[group]
+        else:
+            message = self.messages[group] = self._encode(group)
+        if message is None:
+            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
+            # from a Protobuf publisher): Centrifugo closes it with 3506.
+            for client in list(clients):
+                client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+        return message
+
+    def _encode(self, group: _Group) -> bytes | None:
+        codec, variant = group
+        publication = self.publication
+        if variant is _Variant.DELTA:
+            message = self._encode_delta(codec)
+            if message is not None:
+                return message
+            variant = _Variant.FULL
+        if variant is _Variant.FULL and codec.binary:
+            # Protobuf carries data as bytes either way: the plain message is the same.
+            variant = _Variant.PLAIN
+        if (codec, variant) in self.messages:
+            return self.messages[(codec, variant)]
+        data = _payload(codec, publication.data)
+        if data is None:
+            return None
+        if data is not publication.data:
+            publication = dataclasses.replace(publication, data=data)
+        message = codec.encode_publication(
+            self.channel, publication, delta=variant is not _Variant.PLAIN
+        )
+        self.messages[(codec, variant)] = message
+        return message
+
+    def _encode_delta(self, codec: Codec) -> bytes | None:
+        """The fossil delta message, or None when the payload goes in full (§15)."""
+        prev = self.prev
+        if not self.delta or prev is None:
+            return None
+        target = _payload(codec, self.publication.data)
+        source = _payload(codec, prev.data)
+        if target is None or source is None:
+            return None
+        cached = self._fossil
+        if cached is not None and cached[0] is source and cached[1] is target:
+            patch = cached[2]
+        else:
+            # Once per publication: JSON and Protobuf share it unless JSON was compacted.
+            patch = fossil.delta(source, target)
+            self._fossil = (source, target, patch)
+        if len(patch) >= len(target):
+            return None
+        publication = dataclasses.replace(self.publication, data=patch, delta=True)
+        return codec.encode_publication(self.channel, publication, delta=True)
+
+
+def delta_chain(codec: Codec, publications: Sequence[Publication]) -> tuple[Publication, ...]:
+    """Recovered publications for a delta subscribe reply (client-protocol §15).
+
+    The first goes in full, each next as a fossil delta against the one before it (in full
+    when the delta is not smaller). Payloads are taken as ``codec``'s clients get them.
+    """
+    chain: list[Publication] = []
+    source: bytes | None = None
+    for publication in publications:
+        target = _payload(codec, publication.data)
+        if target is None:
+            chain.append(publication)  # not JSON: the reply encoder reports it
+            source = None
+            continue
+        if source is not None:
+            patch = fossil.delta(source, target)
+            if len(patch) < len(target):
+                chain.append(dataclasses.replace(publication, data=patch, delta=True))
+                source = target
+                continue
+        chain.append(dataclasses.replace(publication, data=target, delta=False))
+        source = target
+    return tuple(chain)
 
 
 class Hub:
@@ -147,23 +284,31 @@ class Hub:
     # ---------------------------------------------------------- subscriptions
 
     def add_subscriber(
-        self, channel: str, client: Subscriber, *, join_leave: bool, pending: bool = False
+        self,
+        channel: str,
+        client: Subscriber,
+        *,
+        join_leave: bool,
+        pending: bool = False,
+        delta: bool = False,
     ) -> bool:
         """Subscribe ``client``; True when it is the channel's first subscriber here.
 
         With ``pending``, the client gets publications one by one until
-        :meth:`activate_subscriber`.
+        :meth:`activate_subscriber`. With ``delta`` (fossil negotiated, client-protocol
+        §15) its payloads are strings over JSON, and deltas once it has a base.
         """
         subs = self._channels.get(channel)
         first = subs is None
         if subs is None:
             subs = self._channels[channel] = _ChannelSubscribers()
         cid = client.client_id
-        group = subs.by_codec.get(client.codec)
-        if cid in subs.pending or (group is not None and cid in group):
+        if cid in subs.pending or cid in subs.member:
             return False
         subs.count += 1
         self.num_subscriptions += 1
+        if delta:
+            subs.negotiated.add(cid)
         if pending:
             subs.pending[cid] = client
         else:
@@ -183,10 +328,14 @@ class Hub:
 
     @staticmethod
     def _activate(subs: _ChannelSubscribers, client: Subscriber) -> None:
-        group = subs.by_codec.get(client.codec)
+        # A delta subscriber starts in full: its base is unknown here (§15).
+        cid = client.client_id
+        key = (client.codec, _Variant.FULL if cid in subs.negotiated else _Variant.PLAIN)
+        group = subs.groups.get(key)
         if group is None:
-            group = subs.by_codec[client.codec] = {}
-        group[client.client_id] = client
+            group = subs.groups[key] = {}
+        group[cid] = client
+        subs.member[cid] = key
 
     def remove_subscriber(self, channel: str, client: Subscriber) -> bool:
         """Unsubscribe ``client``; True when ``channel`` has no subscriber left here."""
@@ -195,11 +344,14 @@ class Hub:
             return False
         cid = client.client_id
         if subs.pending.pop(cid, None) is None:
-            group = subs.by_codec.get(client.codec)
-            if group is None or group.pop(cid, None) is None:
+            key = subs.member.pop(cid, None)
+            if key is None:
                 return False
+            group = subs.groups[key]
+            del group[cid]
             if not group:
-                del subs.by_codec[client.codec]
+                del subs.groups[key]
+        subs.negotiated.discard(cid)
         subs.join_leave.pop(cid, None)
         subs.count -= 1
         self.num_subscriptions -= 1
@@ -210,47 +362,38 @@ class Hub:
 
     # ---------------------------------------------------------------- fan-out
 
-    def broadcast_publication(self, channel: str, publication: Publication) -> None:
-        """Encode ``publication`` once per codec and batch it for the next flush round."""
+    def broadcast_publication(
+        self,
+        channel: str,
+        publication: Publication,
+        *,
+        delta: bool = False,
+        prev_publication: Publication | None = None,
+    ) -> None:
+        """Encode ``publication`` once per variant and batch it for the next flush round.
+
+        Args:
+            delta: the publication is marked for delta compression (§15).
+            prev_publication: the channel's previous publication, the delta base.
+        """
         subs = self._channels.get(channel)
         if subs is None:
             return
-        encoded: dict[Codec, bytes] = {}
-        for codec, group in list(subs.by_codec.items()):
-            message = self._encode(codec, channel, publication, group.values())
+        encodings = _Encodings(channel, publication, delta, prev_publication)
+        for key, group in list(subs.groups.items()):
+            message = encodings.message(key, group.values())
             if message is not None:
-                encoded[codec] = message
-                batch = subs.batch.get(codec)
+                batch = subs.batch.get(key)
                 if batch is None:
-                    batch = subs.batch[codec] = []
+                    batch = subs.batch[key] = []
                     if len(subs.batch) == 1:
                         self._mark_dirty(subs)
                 batch.append(message)
-        for client in list(subs.pending.values()):
-            codec = client.codec
-            message = encoded.get(codec)
-            if message is None:
-                message = self._encode(codec, channel, publication, (client,))
-                if message is None:
-                    continue
-                encoded[codec] = message
-            client.deliver_publication(channel, publication, message)
-
-    @staticmethod
-    def _encode(
-        codec: Codec, channel: str, publication: Publication, clients: object
-    ) -> bytes | None:
-        if not codec.binary and publication.data:
-            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
-            # from a Protobuf publisher): Centrifugo closes it with 3506.
-            data = json_payload(publication.data)
-            if data is None:
-                for client in list(clients):  # type: ignore[call-overload]
-                    client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
-                return None
-            if data is not publication.data:
-                publication = dataclasses.replace(publication, data=data)
-        return codec.encode_publication(channel, publication)
+        for cid, client in list(subs.pending.items()):
+            variant = _Variant.FULL if cid in subs.negotiated else _Variant.PLAIN
+            message = encodings.message((client.codec, variant), (client,))
+            if message is not None:
+                client.deliver_publication(channel, publication, message)
 
     def _mark_dirty(self, subs: _ChannelSubscribers) -> None:
         if not self._dirty:
@@ -270,14 +413,28 @@ class Hub:
             return
         batches = subs.batch
         subs.batch = {}
-        for codec, messages in batches.items():
-            group = subs.by_codec.get(codec)
+        promoted: list[_Group] = []
+        for key, messages in batches.items():
+            group = subs.groups.get(key)
             if not group:
                 continue
+            codec, variant = key
             payload = codec.join(messages)
             frames: FrameCache = {}
             for client in list(group.values()):
                 client.deliver_batch(payload, frames)
+            if variant is _Variant.FULL:
+                promoted.append(key)
+        for key in promoted:
+            # They received a publication in full: the base of the next delta (§15).
+            group = subs.groups.pop(key)
+            ready_key = (key[0], _Variant.DELTA)
+            ready = subs.groups.get(ready_key)
+            if ready is None:
+                ready = subs.groups[ready_key] = {}
+            ready.update(group)
+            for cid in group:
+                subs.member[cid] = ready_key
 
     def _broadcast_push(self, channel: str, push: Push) -> None:
         subs = self._channels.get(channel)
