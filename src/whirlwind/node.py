@@ -207,10 +207,18 @@ class Node:
     # ------------------------------------------------------ broker event handler
 
     def handle_publication(
-        self, channel: str, publication: Publication, position: StreamPosition
+        self,
+        channel: str,
+        publication: Publication,
+        position: StreamPosition,
+        *,
+        delta: bool = False,
+        prev_publication: Publication | None = None,
     ) -> None:
         """Fan a publication out to this node's subscribers."""
-        self.hub.broadcast_publication(channel, publication)
+        self.hub.broadcast_publication(
+            channel, publication, delta=delta, prev_publication=prev_publication
+        )
 
     def handle_join(self, channel: str, info: ClientInfo) -> None:
         """Fan a join out."""

@@ -6,6 +6,7 @@ Time is injected: TTLs expire by moving a fake clock, never by sleeping.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import pytest
@@ -32,13 +33,22 @@ class RecordingHandler:
     """A BrokerEventHandler that records what it receives."""
 
     publications: list[tuple[str, Publication, StreamPosition]] = field(default_factory=list)
+    deltas: list[tuple[bool, Publication | None]] = field(default_factory=list)
+    """``delta`` and ``prev_publication`` of each publication, in order."""
     joins: list[tuple[str, ClientInfo]] = field(default_factory=list)
     leaves: list[tuple[str, ClientInfo]] = field(default_factory=list)
 
     def handle_publication(
-        self, channel: str, publication: Publication, position: StreamPosition
+        self,
+        channel: str,
+        publication: Publication,
+        position: StreamPosition,
+        *,
+        delta: bool = False,
+        prev_publication: Publication | None = None,
     ) -> None:
         self.publications.append((channel, publication, position))
+        self.deltas.append((delta, prev_publication))
 
     def handle_join(self, channel: str, info: ClientInfo) -> None:
         self.joins.append((channel, info))
@@ -81,6 +91,29 @@ async def test_without_history_no_offset(broker) -> None:
     result = await impl.publish("c", b"{}", PublishOptions())
     assert result.position == StreamPosition()
     assert handler.publications[0][1].offset == 0
+
+
+async def test_delta_publication_comes_with_the_previous_one(broker) -> None:
+    """Client-protocol §15: the node gets the delta base (centrifuge ``prevPub``)."""
+    impl, handler = broker
+    delta = dataclasses.replace(HISTORY, delta=True)
+    await impl.publish("c", b'{"n":1}', delta)
+    await impl.publish("c", b'{"n":2}', delta)
+    await impl.publish("c", b'{"n":3}', HISTORY)
+    await impl.publish("c", b'{"n":4}', dataclasses.replace(delta, history_size=0))
+    await impl.publish("c", b'{"n":5}', delta)
+    pubs = [p for _, p, _ in handler.publications]
+    assert [(flag, prev and prev.data) for flag, prev in handler.deltas] == [
+        (True, None),
+        (True, b'{"n":1}'),
+        (False, None),
+        (True, b'{"n":3}'),
+        (True, b'{"n":4}'),  # a publication kept out of history moves the base all the same
+    ]
+    # The flag travels beside the publication: stored and delivered data is never a delta.
+    assert not any(p.delta for p in pubs)
+    history = await impl.history("c", HistoryOptions(limit=-1))
+    assert not any(p.delta for p in history.publications)
 
 
 async def test_history_trimmed_to_size(broker) -> None:

@@ -32,6 +32,7 @@ class PublishOptions:
     idempotency_key: str = ""
     idempotent_result_ttl: float = 300.0
     delta: bool = False
+    """Deliver as a fossil delta against the previous publication where negotiated (§15)."""
     version: int = 0
     version_epoch: str = ""
 
@@ -71,9 +72,22 @@ class BrokerEventHandler(Protocol):
     """What a node does with what its broker receives."""
 
     def handle_publication(
-        self, channel: str, publication: Publication, position: StreamPosition
+        self,
+        channel: str,
+        publication: Publication,
+        position: StreamPosition,
+        *,
+        delta: bool = False,
+        prev_publication: Publication | None = None,
     ) -> None:
-        """A publication arrived in ``channel``."""
+        """A publication arrived in ``channel``.
+
+        Args:
+            delta: the publisher marked it for delta compression (client-protocol §15).
+            prev_publication: the channel's publication before this one, the base of its
+                delta (``prevPub`` in centrifuge ``broker.go``); None when the broker does
+                not have it (then subscribers get the payload in full).
+        """
         ...
 
     def handle_join(self, channel: str, info: ClientInfo) -> None:

@@ -42,6 +42,8 @@ class _Stream:
     meta_expires: float = float("inf")
     version: int = 0
     version_epoch: str = ""
+    latest: Publication | None = None
+    """The channel's last publication, with or without history: the next one's delta base."""
 
 
 class MemoryBroker:
@@ -102,9 +104,7 @@ class MemoryBroker:
                 if cached[0] > now:
                     return cached[1]
                 del self._idempotency[key]
-        stream = None
-        if options.use_history or options.version:
-            stream = self._stream(channel, now, create=True)
+        stream = self._stream(channel, now, create=options.use_history or bool(options.version))
         if options.version and stream is not None:
             # server-api.md publish `version`: drop updates that are not newer.
             if options.version_epoch == stream.version_epoch and options.version <= stream.version:
@@ -122,16 +122,24 @@ class MemoryBroker:
             meta_ttl = max(options.history_meta_ttl, options.history_ttl)
             stream.meta_expires = now + meta_ttl if meta_ttl > 0 else float("inf")
             position = StreamPosition(offset=offset, epoch=stream.epoch)
-        publication = Publication(
-            data=data, info=options.info, offset=offset, tags=options.tags, delta=options.delta
-        )
-        if options.use_history and stream is not None:
-            stream.items.append((now + options.history_ttl, publication))
-            self._trim(stream, now, options.history_size)
+        publication = Publication(data=data, info=options.info, offset=offset, tags=options.tags)
+        prev = None
+        if stream is not None:
+            # Centrifugo's brokers hand the node the previous publication of a delta
+            # publication (client-protocol §15). Every publication of a stream moves the
+            # base, a skip_history one too: it reached the subscribers all the same.
+            if options.delta:
+                prev = stream.latest
+            stream.latest = publication
+            if options.use_history:
+                stream.items.append((now + options.history_ttl, publication))
+                self._trim(stream, now, options.history_size)
         result = PublishResult(position=position)
         if key is not None:
             self._idempotency[key] = (now + options.idempotent_result_ttl, result)
-        handler.handle_publication(channel, publication, position)
+        handler.handle_publication(
+            channel, publication, position, delta=options.delta, prev_publication=prev
+        )
         return result
 
     async def publish_join(self, channel: str, info: ClientInfo) -> None:
