@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from whirlwind.api.executor import Executor
+from whirlwind.api.grpc import GRPCAPIServer
 from whirlwind.api.http import add_api_routes
 from whirlwind.broker.memory import MemoryBroker
 from whirlwind.client.client import Client
@@ -103,6 +104,7 @@ class Server:
 
     app: web.Application
     node: Node
+    grpc_api: GRPCAPIServer | None = None
 
 
 def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Server:
@@ -118,18 +120,25 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
         app.router.add_get(config.websocket.handler_prefix, websocket_handler(node, origins))
     if config.health.enabled:
         app.router.add_get(config.health.handler_prefix, health)
+    executor = Executor(node)  # one server API, two fronts
     if not config.http_api.disabled:
-        add_api_routes(app, Executor(node), config.http_api)
+        add_api_routes(app, executor, config.http_api)
+    # The GRPC API listens on its own port (server-api.md §12).
+    grpc_api = GRPCAPIServer(executor, config.grpc_api) if config.grpc_api.enabled else None
 
     async def on_startup(_: web.Application) -> None:
         await node.start()
+        if grpc_api is not None:
+            await grpc_api.start()
 
     async def on_shutdown(_: web.Application) -> None:
+        if grpc_api is not None:
+            await grpc_api.stop(grace=config.shutdown.timeout)
         await node.shutdown()
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
-    return Server(app=app, node=node)
+    return Server(app=app, node=node, grpc_api=grpc_api)
 
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
