@@ -142,6 +142,8 @@ class _Field:
     encode: Encoder
     always: bool
     is_raw: bool
+    is_message: bool
+    """Set means present (a message or a BoolValue), even when it holds zero values."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +175,10 @@ class _MessageCodec:
             value = getattr(obj, f.name)
             if value is None:
                 continue
-            if not f.always and not _is_set(value):
+            if not (f.always or f.is_message or value):
                 continue
             out[f.name] = f.encode(value)
         return out
-
-
-def _is_set(value: object) -> bool:
-    # Go omitempty: zero scalars, empty bytes/lists/maps. A message that is set counts.
-    if dataclasses.is_dataclass(value):
-        return True
-    return bool(value)
 
 
 _CODECS: dict[type[Any], _MessageCodec] = {}
@@ -210,7 +205,8 @@ def _build_codec(cls: type[Any]) -> _MessageCodec:
                 decode=decode,
                 encode=encode,
                 always=bool(f.metadata.get("always")),
-                is_raw=_is_raw(tp),
+                is_raw=_has_marker(tp, RawJSONMarker),
+                is_message=_has_marker(tp, BoolValueMarker) or _is_message(tp),
             )
         )
     return _MessageCodec(
@@ -221,10 +217,16 @@ def _build_codec(cls: type[Any]) -> _MessageCodec:
     )
 
 
-def _is_raw(tp: Any) -> bool:
+def _has_marker(tp: Any, marker: type[Any]) -> bool:
     return typing.get_origin(tp) is typing.Annotated and any(
-        isinstance(m, RawJSONMarker) for m in tp.__metadata__
+        isinstance(m, marker) for m in tp.__metadata__
     )
+
+
+def _is_message(tp: Any) -> bool:
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        return any(_is_message(arg) for arg in typing.get_args(tp))
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
 def _converters(tp: Any) -> tuple[Decoder, Encoder]:

@@ -715,6 +715,9 @@ class HTTPAPIConfig:
     """Serve on the external port."""
     insecure: bool = False
     """No API key required."""
+    max_request_body_size: int = 10 * 1024 * 1024
+    """Largest request body in bytes; a larger one gets HTTP 413. Whirlwind extension:
+    Centrifugo has no such key (and no limit)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
