@@ -208,8 +208,14 @@ def serve(ctx: click.Context, /, config: str, **options: object) -> None:
         config_logger.warning(line)
 
     from whirlwind import app  # the composition root imports everything: load it last
+    from whirlwind.errors import WhirlwindError
 
-    app.run(loaded.config)
+    try:
+        app.run(loaded.config)
+    except (OSError, WhirlwindError) as exc:
+        # A port in use, a bad TLS file…: one clear line and exit 1, not a traceback.
+        config_logger.error("server failed to start: %s", exc)
+        sys.exit(1)
 
 
 @main.command()
