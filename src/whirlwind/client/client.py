@@ -14,6 +14,7 @@ lost or duplicated between recovery and the live stream (``pubSubSync`` in centr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Coroutine, Mapping
@@ -33,7 +34,7 @@ from whirlwind.client.events import (
 from whirlwind.client.protocol import ClientProtocol, ClientState
 from whirlwind.codes import Disconnect, Error
 from whirlwind.errors import InvalidToken, TokenExpired, UnrecoverablePosition
-from whirlwind.hub import FrameCache
+from whirlwind.hub import FrameCache, delta_chain
 from whirlwind.protocol import messages as m
 from whirlwind.protocol.base import Codec
 from whirlwind.transports.base import Transport
@@ -67,6 +68,8 @@ class _Sub:
     positioned: bool
     recoverable: bool
     chan_info: bytes
+    delta: bool = False
+    """Fossil delta compression negotiated (client-protocol §15)."""
 
 
 def _choose(override: bool | None, default: bool) -> bool:
@@ -610,6 +613,14 @@ class Client:
             recoverable = recoverable or (req.recoverable and (o.allow_recovery or history_ok))
         if not resolved.history_enabled:
             positioned = recoverable = False
+        # Client-protocol §15: fossil only where the namespace allows it and, as in
+        # Centrifugo, on a positioned or recoverable subscription (history on).
+        delta = (
+            req is not None
+            and req.delta == "fossil"
+            and "fossil" in o.allowed_delta_types
+            and (positioned or recoverable)
+        )
         return _Sub(
             resolved=resolved,
             server_side=server_side,
@@ -619,6 +630,7 @@ class Client:
             positioned=positioned or recoverable,
             recoverable=recoverable,
             chan_info=chan_info,
+            delta=delta,
         )
 
     async def _subscribe(self, cid: int, req: m.SubscribeRequest) -> None:
@@ -673,6 +685,11 @@ class Client:
             resolved, server_side=False, override=override, chan_info=chan_info, req=req
         )
         result = await self._attach(req.channel, sub, req)
+        if sub.delta:
+            # Client-protocol §15: recovered publications form a chain, first in full.
+            result = dataclasses.replace(
+                result, delta=True, publications=delta_chain(self._codec, result.publications)
+            )
         if ttl is not None:
             result = _with_expiry(result, min(int(ttl), _MAX_TTL))
         if data:
@@ -687,7 +704,9 @@ class Client:
         node = self.node
         self._buffering[channel] = []
         self._subs[channel] = sub
-        first = node.hub.add_subscriber(channel, self, join_leave=sub.push_join_leave, pending=True)
+        first = node.hub.add_subscriber(
+            channel, self, join_leave=sub.push_join_leave, pending=True, delta=sub.delta
+        )
         try:
             if first:
                 await node.broker.subscribe(channel)
