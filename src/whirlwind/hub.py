@@ -83,14 +83,17 @@ class Subscriber(Protocol):
         ...
 
 
-class _Variant(enum.Enum):
-    """How a subscriber gets a channel's publications (client-protocol §15)."""
+class _Variant(enum.IntEnum):
+    """How a subscriber gets a channel's publications (client-protocol §15).
 
-    PLAIN = "plain"
+    An IntEnum: it is part of the batch group keys, and an IntEnum hashes in C.
+    """
+
+    PLAIN = 0
     """No delta negotiated: the payload as it is."""
-    FULL = "full"
+    FULL = 1
     """Delta negotiated, next publication in full (a JSON string over JSON)."""
-    DELTA = "delta"
+    DELTA = 2
     """Delta negotiated and the previous publication received: deltas where possible."""
 
 
@@ -118,6 +121,23 @@ def _payload(codec: Codec, data: bytes) -> bytes | None:
     return data if codec.binary else json_payload(data)
 
 
+def _encode_plain(
+    codec: Codec, channel: str, publication: Publication, clients: Iterable[Subscriber]
+) -> bytes | None:
+    """The publication as is; None (and ``clients`` closed) when it cannot be sent."""
+    if not codec.binary and publication.data:
+        data = json_payload(publication.data)
+        if data is None:
+            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
+            # from a Protobuf publisher): Centrifugo closes it with 3506.
+            for client in list(clients):
+                client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+            return None
+        if data is not publication.data:
+            publication = dataclasses.replace(publication, data=data)
+    return codec.encode_publication(channel, publication)
+
+
 class _Encodings:
     """One publication's messages, each encoded once per (codec, variant)."""
 
@@ -140,8 +160,7 @@ class _Encodings:
         else:
             message = self.messages[group] = self._encode(group)
         if message is None:
-            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
-            # from a Protobuf publisher): Centrifugo closes it with 3506.
+            # Client-protocol §3: a non-JSON payload cannot reach a JSON client (3506).
             for client in list(clients):
                 client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
         return message
@@ -379,6 +398,9 @@ class Hub:
         subs = self._channels.get(channel)
         if subs is None:
             return
+        if not subs.negotiated:
+            self._broadcast_plain(subs, channel, publication)
+            return
         encodings = _Encodings(channel, publication, delta, prev_publication)
         for key, group in list(subs.groups.items()):
             message = encodings.message(key, group.values())
@@ -394,6 +416,32 @@ class Hub:
             message = encodings.message((client.codec, variant), (client,))
             if message is not None:
                 client.deliver_publication(channel, publication, message)
+
+    def _broadcast_plain(
+        self, subs: _ChannelSubscribers, channel: str, publication: Publication
+    ) -> None:
+        """:meth:`broadcast_publication` where nobody negotiated delta: the hot path."""
+        encoded: dict[Codec, bytes] = {}
+        for key, group in list(subs.groups.items()):
+            codec = key[0]
+            message = _encode_plain(codec, channel, publication, group.values())
+            if message is not None:
+                encoded[codec] = message
+                batch = subs.batch.get(key)
+                if batch is None:
+                    batch = subs.batch[key] = []
+                    if len(subs.batch) == 1:
+                        self._mark_dirty(subs)
+                batch.append(message)
+        for client in list(subs.pending.values()):
+            codec = client.codec
+            message = encoded.get(codec)
+            if message is None:
+                message = _encode_plain(codec, channel, publication, (client,))
+                if message is None:
+                    continue
+                encoded[codec] = message
+            client.deliver_publication(channel, publication, message)
 
     def _mark_dirty(self, subs: _ChannelSubscribers) -> None:
         if not self._dirty:
@@ -413,19 +461,18 @@ class Hub:
             return
         batches = subs.batch
         subs.batch = {}
-        promoted: list[_Group] = []
+        promoted: list[_Group] | None = None
         for key, messages in batches.items():
             group = subs.groups.get(key)
             if not group:
                 continue
-            codec, variant = key
-            payload = codec.join(messages)
+            payload = key[0].join(messages)
             frames: FrameCache = {}
             for client in list(group.values()):
                 client.deliver_batch(payload, frames)
-            if variant is _Variant.FULL:
-                promoted.append(key)
-        for key in promoted:
+            if key[1] is _Variant.FULL:
+                promoted = [key] if promoted is None else [*promoted, key]
+        for key in promoted or ():
             # They received a publication in full: the base of the next delta (§15).
             group = subs.groups.pop(key)
             ready_key = (key[0], _Variant.DELTA)
