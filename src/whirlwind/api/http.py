@@ -49,6 +49,8 @@ __all__ = [
 logger = logging.getLogger("whirlwind.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BodyHandler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
+"""A route's handler once the method, the API key and the body size are checked."""
 
 TRANSPORT_STATUS: Final[dict[int, int]] = {
     100: 500,
@@ -266,7 +268,7 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
     limit = config.max_request_body_size
     transport_mode = config.error_mode == "transport"
 
-    def guarded(handler: Handler) -> Handler:
+    def guarded(handler: BodyHandler) -> Handler:
         async def guard(request: web.Request) -> web.StreamResponse:
             if request.method != "POST":
                 return web.Response(status=405, headers={"Allow": "POST"})
@@ -281,17 +283,16 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
                     text=f"Request Entity Too Large: the body limit is {limit} bytes "
                     "(http_api.max_request_body_size)",
                 )
-            request["body"] = body
-            return await handler(request)
+            return await handler(request, body)
 
         return guard
 
-    def method_handler(method: str) -> Handler:
+    def method_handler(method: str) -> BodyHandler:
         request_type = METHODS[method][0]
 
-        async def handle(request: web.Request) -> web.StreamResponse:
+        async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
             try:
-                api_request = json_mapping.loads(request_type, request["body"])
+                api_request = json_mapping.loads(request_type, body)
             except json_mapping.DecodeError as exc:
                 logger.info("bad server API %s request: %s", method, exc)
                 return _bad_request(str(exc))
@@ -316,14 +317,14 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
 
         return handle
 
-    async def legacy(request: web.Request) -> web.StreamResponse:
+    async def legacy(request: web.Request, body: bytes) -> web.StreamResponse:
+        if executor.node.shutting_down:
+            return web.Response(status=503)
         try:
-            commands = _parse_legacy(request["body"])
+            commands = _parse_legacy(body)
         except json_mapping.DecodeError as exc:
             logger.info("bad legacy server API request: %s", exc)
             return _bad_request(str(exc))
-        if executor.node.shutting_down:
-            return web.Response(status=503)
         lines: list[bytes] = []
         try:
             for command in commands:

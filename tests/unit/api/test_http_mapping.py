@@ -3,20 +3,28 @@ checks (§3) and the OpenAPI document: no sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import AsyncIterator
 
 import orjson
 import pytest
+from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from openapi_spec_validator import validate
 
 from whirlwind.api import json_mapping
 from whirlwind.api import types as t
+from whirlwind.api.executor import Executor
 from whirlwind.api.glob import GlobError, compile_glob
-from whirlwind.api.http import LEGACY_METHODS, _Auth, _parse_legacy, api_paths
+from whirlwind.api.http import LEGACY_METHODS, _Auth, _parse_legacy, add_api_routes, api_paths
 from whirlwind.api.json_mapping import DecodeError, EncodeError
 from whirlwind.api.openapi import openapi_document
-from whirlwind.config.schema import HTTPAPIConfig
+from whirlwind.broker.memory import MemoryBroker
+from whirlwind.config.schema import ChannelConfig, Config, HTTPAPIConfig, NamespaceConfig
+from whirlwind.node import Node
+from whirlwind.presence.memory import MemoryPresenceManager
 
 # --------------------------------------------------------------------------- decoding
 
@@ -388,11 +396,15 @@ def test_auth_empty_key_refuses_and_insecure_allows() -> None:
 # --------------------------------------------------------------------------- OpenAPI
 
 
+def test_openapi_document_is_valid() -> None:
+    document = openapi_document(api_paths(HTTPAPIConfig()))
+    validate(orjson.loads(orjson.dumps(document)))  # slow (seconds): once
+
+
 @pytest.mark.parametrize("prefix", ["/api", "/", "/v1/api/"])
-def test_openapi_document_is_valid_and_complete(prefix: str) -> None:
+def test_openapi_document_is_complete(prefix: str) -> None:
     paths = api_paths(HTTPAPIConfig(handler_prefix=prefix))
     document = openapi_document(paths)
-    validate(orjson.loads(orjson.dumps(document)))
     assert set(document["paths"]) == set(paths)
     for path, (http_method, _) in paths.items():
         assert list(document["paths"][path]) == [http_method.lower()]
@@ -414,3 +426,127 @@ def test_openapi_schemas_follow_the_types() -> None:
     override = schemas["SubscribeOptionOverride"]["properties"]["presence"]
     assert override == {"$ref": "#/components/schemas/BoolValue"}
     assert document["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
+
+
+@pytest.mark.parametrize("prefix", ["/api", "/"])
+async def test_every_mounted_route_is_documented(prefix: str) -> None:
+    """The routes add_api_routes mounts and the OpenAPI document's paths are the same set."""
+    config = Config(http_api=HTTPAPIConfig(handler_prefix=prefix))
+    node = Node(
+        config=config,
+        broker=MemoryBroker(),
+        presence=MemoryPresenceManager(),
+        loop=asyncio.get_running_loop(),
+    )
+    app = web.Application()
+    add_api_routes(app, Executor(node), config.http_api)
+    mounted: set[tuple[str, str]] = set()
+    for route in app.router.routes():
+        if route.method == "HEAD":
+            continue  # aiohttp adds HEAD to every GET
+        info = route.resource.get_info() if route.resource is not None else {}
+        path = str(info.get("path", ""))
+        mounted.add((path, "post" if route.method == "*" else route.method.lower()))
+    document = openapi_document(api_paths(config.http_api))
+    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert mounted == documented
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+class NullProtocol:
+    """Just enough of a protocol for a StreamReader holding a request body."""
+
+    _reading_paused = False
+
+    def pause_reading(self, **kwargs: object) -> None:
+        pass
+
+    def resume_reading(self, **kwargs: object) -> None:
+        pass
+
+
+@pytest.fixture
+async def api_app() -> AsyncIterator[tuple[web.Application, Node]]:
+    config = Config(
+        http_api=HTTPAPIConfig(key="k", max_request_body_size=100),
+        channel=ChannelConfig(
+            namespaces=(
+                NamespaceConfig(
+                    name="bin",
+                    publication_data_format="binary",
+                    history_size=5,
+                    history_ttl=60.0,
+                ),
+            )
+        ),
+    )
+    node = Node(
+        config=config,
+        broker=MemoryBroker(),
+        presence=MemoryPresenceManager(),
+        loop=asyncio.get_running_loop(),
+    )
+    await node.start()
+    app = web.Application()
+    add_api_routes(app, Executor(node), config.http_api)
+    yield app, node
+    if not node.shutting_down:
+        await node.shutdown()
+
+
+async def call(
+    app: web.Application, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> web.Response:
+    """Run the handler ``app`` routes ``POST path`` to, on an in-memory request."""
+    reader = StreamReader(NullProtocol(), 2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    reader.feed_data(body)
+    reader.feed_eof()
+    all_headers = {"X-API-Key": "k", "Content-Length": str(len(body)), **(headers or {})}
+    request = make_mocked_request("POST", path, headers=all_headers, app=app, payload=reader)
+    match = await app.router.resolve(request)
+    response = await match.handler(request)
+    assert isinstance(response, web.Response)
+    return response
+
+
+async def test_handler_success_error_and_batch(api_app: tuple[web.Application, Node]) -> None:
+    app, _ = api_app
+    response = await call(app, "/api/publish", b'{"channel":"c","data":1}')
+    assert (response.status, response.body) == (200, b'{"result":{}}')
+    response = await call(app, "/api/publish", b'{"channel":"x:c","data":1}')
+    assert response.body == b'{"error":{"code":102,"message":"unknown channel"}}'
+    response = await call(
+        app, "/api/publish", b'{"channel":"","data":1}', {"X-Centrifugo-Error-Mode": "transport"}
+    )
+    assert (response.status, response.body) == (400, b'{"code":107,"message":"bad request"}')
+    response = await call(app, "/api/batch", b'{"commands":[{"rpc":{}}]}')
+    assert response.body == b'{"replies":[{"error":{"code":107,"message":"bad request"}}]}'
+
+
+async def test_binary_payload_in_history_is_a_500(api_app: tuple[web.Application, Node]) -> None:
+    """Go's encoder fails on a non-JSON RawMessage: Centrifugo answers 500 too."""
+    app, _ = api_app
+    response = await call(app, "/api/publish", b'{"channel":"bin:x","b64data":"AP8="}')
+    assert response.status == 200
+    response = await call(app, "/api/history", b'{"channel":"bin:x","limit":-1}')
+    assert (response.status, response.text) == (500, "Internal Server Error")
+
+
+async def test_body_limit_by_content_length(api_app: tuple[web.Application, Node]) -> None:
+    app, _ = api_app
+    response = await call(app, "/api/info", b"{}" + b" " * 200)
+    assert response.status == 413
+    assert response.text is not None and "100 bytes" in response.text
+
+
+async def test_legacy_route_503_while_shutting_down(
+    api_app: tuple[web.Application, Node],
+) -> None:
+    app, node = api_app
+    response = await call(app, "/api", b'{"method":"info"}')
+    assert response.status == 200 and response.body.startswith(b'{"result":{"nodes":')  # type: ignore[union-attr]
+    await node.shutdown()
+    response = await call(app, "/api", b'{"method":"info"}')
+    assert (response.status, response.body) == (503, None)
