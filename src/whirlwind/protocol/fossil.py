@@ -132,12 +132,15 @@ def delta(source: bytes, target: bytes) -> bytes:
     # the window; in CPython, slicing the window and hashing the slice is faster than
     # rolling the hash byte by byte, and it finds exact candidates only.)
     n_blocks = len_src // NHASH
+    keys = [source[start : start + NHASH] for start in range(0, n_blocks * NHASH, NHASH)]
+    index = dict(zip(keys, range(n_blocks), strict=True))  # the last block of each key
     collide = [-1] * n_blocks
-    index: dict[bytes, int] = {}
-    for block in range(n_blocks):
-        key = source[block * NHASH : block * NHASH + NHASH]
-        collide[block] = index.get(key, -1)
-        index[key] = block
+    if len(index) < n_blocks:
+        # Repeated blocks: chain each one to the previous block with the same bytes.
+        last: dict[bytes, int] = {}
+        for block, key in enumerate(keys):
+            collide[block] = last.get(key, -1)
+            last[key] = block
 
     base = 0
     while base + NHASH < len_tgt:
