@@ -342,6 +342,41 @@ def test_feature_errors(api_server: RunningServer) -> None:
         assert info.value.code == 107
 
 
+def test_every_method_with_the_sync_client(api_server: RunningServer) -> None:
+    """Each cent.Client method decodes its reply; user methods succeed with nobody online."""
+    channel, user = name(), name("user")
+    with sync_client(api_server) as api:
+        assert api.publish(cent.PublishRequest(channel=channel, data={"n": 1})).offset == 1
+        broadcast = api.broadcast(cent.BroadcastRequest(channels=[channel], data={"n": 2}))
+        assert broadcast.responses[0].result is not None
+        api.subscribe(
+            cent.SubscribeRequest(
+                user=user,
+                channel=channel,
+                info={"i": 1},
+                recover_since=cent.StreamPosition(offset=1, epoch="e"),
+                override=cent.ChannelOptionsOverride(join_leave=cent.BoolValue(value=True)),
+            )
+        )
+        api.unsubscribe(cent.UnsubscribeRequest(user=user, channel=channel))
+        api.disconnect(cent.DisconnectRequest(user=user, whitelist=["x"]))
+        api.refresh(cent.RefreshRequest(user=user, expire_at=2_000_000_000))
+        assert api.presence(cent.PresenceRequest(channel=channel)).presence == {}
+        stats = api.presence_stats(cent.PresenceStatsRequest(channel=channel))
+        assert (stats.num_clients, stats.num_users) == (0, 0)
+        history = api.history(cent.HistoryRequest(channel=channel, limit=-1, reverse=True))
+        assert [p.data for p in history.publications] == [{"n": 2}, {"n": 1}]
+        api.history_remove(cent.HistoryRemoveRequest(channel=channel))
+        assert api.channels(cent.ChannelsRequest(pattern=channel)).channels == {}
+        assert len(api.info(cent.InfoRequest()).nodes) == 1
+        batch = api.batch(
+            cent.BatchRequest(
+                requests=[cent.PresenceStatsRequest(channel=channel), cent.InfoRequest()]
+            )
+        )
+        assert len(batch.replies) == 2
+
+
 def test_bad_api_key(api_server: RunningServer) -> None:
     with sync_client(api_server, key="wrong") as api, pytest.raises(cent.CentUnauthorizedError):
         api.info(cent.InfoRequest())
@@ -370,10 +405,20 @@ async def test_server_side_subscribe(live: Live, acent: cent.AsyncClient) -> Non
     """subscribe: the live client gets a server-side subscription, then publications."""
     channel, user = name(), name("user")
     _, events, _ = await live.connect(user)
-    await acent.subscribe(cent.SubscribeRequest(user=user, channel=channel, data={"welcome": 1}))
+    await acent.subscribe(
+        cent.SubscribeRequest(
+            user=user,
+            channel=channel,
+            data={"welcome": 1},
+            override=cent.ChannelOptionsOverride(presence=cent.BoolValue(value=False)),
+        )
+    )
     subscribed = await next_event(events.subscribed)
     assert subscribed.channel == channel
     assert subscribed.data == {"welcome": 1}
+    # The override turned presence off for this subscription only.
+    presence = await acent.presence(cent.PresenceRequest(channel=channel))
+    assert presence.presence == {}
     await acent.publish(cent.PublishRequest(channel=channel, data={"after": "subscribe"}))
     publication = await next_event(events.publications)
     assert (publication.channel, publication.pub.data) == (channel, {"after": "subscribe"})
