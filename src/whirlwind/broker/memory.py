@@ -124,16 +124,18 @@ class MemoryBroker:
             position = StreamPosition(offset=offset, epoch=stream.epoch)
         publication = Publication(data=data, info=options.info, offset=offset, tags=options.tags)
         prev = None
-        if stream is not None:
-            # Centrifugo's brokers hand the node the previous publication of a delta
-            # publication (client-protocol §15). Every publication of a stream moves the
-            # base, a skip_history one too: it reached the subscribers all the same.
+        # Centrifugo's brokers hand the node the previous publication of a delta
+        # publication (client-protocol §15). Every publication of a channel with a stream
+        # moves the base, one kept out of history too: it reached the subscribers all
+        # the same, and a delta against anything else would not decode.
+        tracked = stream if stream is not None else self._streams.get(channel)
+        if tracked is not None:
             if options.delta:
-                prev = stream.latest
-            stream.latest = publication
-            if options.use_history:
-                stream.items.append((now + options.history_ttl, publication))
-                self._trim(stream, now, options.history_size)
+                prev = tracked.latest
+            tracked.latest = publication
+        if options.use_history and stream is not None:
+            stream.items.append((now + options.history_ttl, publication))
+            self._trim(stream, now, options.history_size)
         result = PublishResult(position=position)
         if key is not None:
             self._idempotency[key] = (now + options.idempotent_result_ttl, result)
