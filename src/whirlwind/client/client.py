@@ -21,7 +21,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from whirlwind import codes
+from whirlwind import codes, recovery
 from whirlwind.auth.tokens import SubscriptionOverride
 from whirlwind.broker.base import HistoryOptions
 from whirlwind.channels import ResolvedChannel
@@ -37,6 +37,7 @@ from whirlwind.errors import InvalidToken, TokenExpired, UnrecoverablePosition
 from whirlwind.hub import FrameCache, delta_chain
 from whirlwind.protocol import messages as m
 from whirlwind.protocol.base import Codec
+from whirlwind.recovery import RecoveryMode
 from whirlwind.transports.base import Transport
 
 if TYPE_CHECKING:
@@ -719,12 +720,19 @@ class Client:
     async def _position(
         self, channel: str, sub: _Sub, req: m.SubscribeRequest | None
     ) -> m.SubscribeResult:
+        """Client-protocol §13: the stream position, and recovery when asked for."""
         node = self.node
         recover = req is not None and req.recover
         if not sub.positioned:
             return m.SubscribeResult(was_recovering=recover)
+        options = sub.resolved.options
         meta_ttl = sub.resolved.history_meta_ttl
-        if not (recover and sub.recoverable and req is not None):
+        mode = RecoveryMode.from_option(options.force_recovery_mode)
+        if sub.recoverable and mode is RecoveryMode.CACHE and options.auto_cache_recovery:
+            # auto_cache_recover (Centrifugo v6.8.3): every subscribe gets the latest
+            # publication, as if the client had sent `recover: true` (an empty `since`).
+            recover = True
+        if not (recover and sub.recoverable):
             top = (
                 await node.broker.history(channel, HistoryOptions(limit=0, meta_ttl=meta_ttl))
             ).position
@@ -735,39 +743,20 @@ class Client:
                 positioned=True,
                 was_recovering=recover,
             )
-        limit = node.config.client.recovery_max_publication_limit
-        history = await node.broker.history(
-            channel,
-            HistoryOptions(
-                since=m.StreamPosition(offset=req.offset), limit=limit, meta_ttl=meta_ttl
-            ),
+        since = m.StreamPosition()
+        if req is not None and req.recover:
+            since = m.StreamPosition(offset=req.offset, epoch=req.epoch)
+        query = recovery.history_query(
+            mode,
+            since,
+            limit=node.config.client.recovery_max_publication_limit,
+            meta_ttl=meta_ttl,
         )
-        top = history.position
-        pubs = history.publications
-        recovered = (not req.epoch or req.epoch == top.epoch) and (
-            (not pubs and top.offset == req.offset)
-            or (bool(pubs) and pubs[0].offset == req.offset + 1 and pubs[-1].offset == top.offset)
-        )
-        if not recovered:
-            if req.flag & 2:
-                # Client-protocol §13 step 4: getState users want 112, not recovered:false.
-                raise _Fail(codes.ERROR_UNRECOVERABLE_POSITION)
-            return m.SubscribeResult(
-                recoverable=True,
-                epoch=top.epoch,
-                offset=top.offset,
-                positioned=True,
-                was_recovering=True,
-            )
-        return m.SubscribeResult(
-            recoverable=True,
-            epoch=top.epoch,
-            publications=tuple(pubs),
-            recovered=True,
-            offset=req.offset,
-            positioned=True,
-            was_recovering=True,
-        )
+        outcome = recovery.recover(mode, since, await node.broker.history(channel, query))
+        if not outcome.recovered and req is not None and recovery.rejects_unrecovered(req.flag):
+            # Client-protocol §13 step 4: getState users want 112, not recovered:false.
+            raise _Fail(codes.ERROR_UNRECOVERABLE_POSITION)
+        return outcome.result()
 
     async def _after_attach(self, channel: str, result: m.SubscribeResult) -> None:
         """Release buffered publications after the reply; then presence and join."""
