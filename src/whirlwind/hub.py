@@ -27,6 +27,14 @@ publication is still encoded once per variant:
 
 A *full* group moves to *delta* when its batch is written: then it has received a
 publication in full, the one the broker names as the next publication's base.
+
+Positioning (client-protocol.md §13): the hub keeps each channel's last stream position it
+fanned out. All active subscribers of a channel get the same publications, so that position
+is theirs too (a pending one catches up through its own merge). A publication that does not
+follow it — a missing offset or a new epoch — means every positioned subscriber here lost
+its place: what was batched before goes out first, then each is told (unsubscribe 2500 or
+disconnect 3010, by the client) and leaves before the publication is batched, so no client
+ever advances past a gap silently.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from whirlwind.codes import Disconnect
 from whirlwind.protocol import fossil
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import json_payload
-from whirlwind.protocol.messages import ClientInfo, Join, Leave, Publication, Push
+from whirlwind.protocol.messages import ClientInfo, Join, Leave, Publication, Push, StreamPosition
 
 FrameCache = dict[object, bytes]
 """Transport frames of one payload, by transport framing kind (built once per round)."""
@@ -82,6 +90,14 @@ class Subscriber(Protocol):
         """Close the connection."""
         ...
 
+    def insufficient_state(self, channel: str) -> None:
+        """A positioned subscriber lost its place in ``channel``'s stream (§13).
+
+        Before returning it must leave the channel or close: the publication past the gap
+        must not reach it.
+        """
+        ...
+
 
 class _Variant(enum.IntEnum):
     """How a subscriber gets a channel's publications (client-protocol §15).
@@ -114,6 +130,11 @@ class _ChannelSubscribers:
     batch: dict[_Group, list[bytes]] = field(default_factory=dict)
     """Encoded publications not yet written, per group."""
     count: int = 0
+    positioned: dict[str, Subscriber] = field(default_factory=dict)
+    """Subscribers (active or pending) that must not miss a publication (§13)."""
+    position: StreamPosition | None = None
+    """The stream position of the last publication fanned out (or of the first
+    positioned subscriber, before any)."""
 
 
 def _payload(codec: Codec, data: bytes) -> bytes | None:
@@ -310,12 +331,15 @@ class Hub:
         join_leave: bool,
         pending: bool = False,
         delta: bool = False,
+        positioned: bool = False,
     ) -> bool:
         """Subscribe ``client``; True when it is the channel's first subscriber here.
 
         With ``pending``, the client gets publications one by one until
         :meth:`activate_subscriber`. With ``delta`` (fossil negotiated, client-protocol
-        §15) its payloads are strings over JSON, and deltas once it has a base.
+        §15) its payloads are strings over JSON, and deltas once it has a base. A
+        ``positioned`` one is told when the stream it follows has a gap
+        (:meth:`advance_position`).
         """
         subs = self._channels.get(channel)
         first = subs is None
@@ -334,13 +358,30 @@ class Hub:
             self._activate(subs, client)
         if join_leave:
             subs.join_leave[cid] = client
+        if positioned:
+            subs.positioned[cid] = client
         return first
 
-    def activate_subscriber(self, channel: str, client: Subscriber) -> None:
-        """A pending subscriber's reply is queued: it joins the batch group."""
+    def activate_subscriber(
+        self, channel: str, client: Subscriber, position: StreamPosition | None = None
+    ) -> None:
+        """A pending subscriber's reply is queued: it joins the batch group.
+
+        ``position`` is where a positioned subscriber is now (its reply and the merge of
+        what it got meanwhile). Another epoch than the channel's means the stream was
+        recreated under the subscribers already here without a publication telling them
+        (``history_meta_ttl`` expiry): they lost their place.
+        """
         subs = self._channels.get(channel)
-        if subs is None or subs.pending.pop(client.client_id, None) is None:
+        if subs is None or client.client_id not in subs.pending:
             return
+        if position is not None:
+            current = subs.position
+            if current is None or current.epoch != position.epoch:
+                subs.position = position
+                if current is not None:
+                    self._lose_position(channel, subs)  # it is still pending: not told
+        del subs.pending[client.client_id]
         # What was batched before now was delivered to it one by one: write it out first.
         self._flush_channel(subs)
         self._activate(subs, client)
@@ -372,12 +413,46 @@ class Hub:
                 del subs.groups[key]
         subs.negotiated.discard(cid)
         subs.join_leave.pop(cid, None)
+        subs.positioned.pop(cid, None)
         subs.count -= 1
         self.num_subscriptions -= 1
         if subs.count == 0:
             del self._channels[channel]
             return True
         return False
+
+    # ------------------------------------------------------------- positioning
+
+    def position(self, channel: str) -> StreamPosition | None:
+        """The stream position of ``channel``'s last publication fanned out here."""
+        subs = self._channels.get(channel)
+        return None if subs is None else subs.position
+
+    def advance_position(self, channel: str, position: StreamPosition) -> None:
+        """A publication at ``position`` is about to be fanned out (call it first).
+
+        When it does not follow the last one (§13: a missing offset or a new epoch), the
+        positioned active subscribers lose their place (see the module docstring).
+        """
+        subs = self._channels.get(channel)
+        if subs is None:
+            return
+        current = subs.position
+        subs.position = position
+        if current is None or (
+            position.epoch == current.epoch and position.offset == current.offset + 1
+        ):
+            return
+        self._lose_position(channel, subs)
+
+    def _lose_position(self, channel: str, subs: _ChannelSubscribers) -> None:
+        if not subs.positioned:
+            return
+        # What they were sent before the gap is theirs: write it out first.
+        self._flush_channel(subs)
+        for cid, client in list(subs.positioned.items()):
+            if cid not in subs.pending:
+                client.insufficient_state(channel)
 
     # ---------------------------------------------------------------- fan-out
 

@@ -162,6 +162,7 @@ class Node:
             expired_close_delay=client.expired_close_delay,
             expired_sub_close_delay=client.expired_sub_close_delay,
             presence_update_interval=client.presence_update_interval,
+            channel_position_check_delay=client.channel_position_check_delay,
             channel_limit=client.channel_limit,
             queue_max_size=client.queue_max_size,
         )
@@ -216,6 +217,9 @@ class Node:
         prev_publication: Publication | None = None,
     ) -> None:
         """Fan a publication out to this node's subscribers."""
+        if position.offset:
+            # Client-protocol §13: positioned subscribers must not skip a gap.
+            self.hub.advance_position(channel, position)
         self.hub.broadcast_publication(
             channel, publication, delta=delta, prev_publication=prev_publication
         )

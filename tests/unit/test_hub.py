@@ -9,7 +9,7 @@ from whirlwind.codes import Disconnect
 from whirlwind.hub import FrameCache, Hub
 from whirlwind.protocol.base import Codec
 from whirlwind.protocol.json_codec import JSON_CODEC
-from whirlwind.protocol.messages import ClientInfo, Publication
+from whirlwind.protocol.messages import ClientInfo, Publication, StreamPosition
 from whirlwind.protocol.protobuf_codec import PROTOBUF_CODEC
 
 
@@ -22,6 +22,9 @@ class FakeSubscriber:
     codec: Codec = JSON_CODEC
     received: list[bytes] = field(default_factory=list)
     closed: Disconnect | None = None
+    lost: list[str] = field(default_factory=list)
+    """Channels whose stream position it lost (it leaves ``hub`` then, as Client does)."""
+    hub: Hub | None = None
 
     def deliver(self, message: bytes) -> None:
         self.received.append(message)
@@ -34,6 +37,11 @@ class FakeSubscriber:
 
     def disconnect(self, disconnect: Disconnect) -> None:
         self.closed = disconnect
+
+    def insufficient_state(self, channel: str) -> None:
+        self.lost.append(channel)
+        if self.hub is not None:
+            self.hub.remove_subscriber(channel, self)
 
 
 class CountingCodec:
@@ -163,3 +171,94 @@ def test_pending_subscriber_gets_publications_one_by_one_until_activated() -> No
     hub.broadcast_publication("c", Publication(data=b"2", offset=2))
     hub.flush_channels()
     assert active.received == joining.received and len(joining.received) == 2
+
+
+# ---------------------------------------------------------------------------
+# positioning (client-protocol §13)
+
+
+def _pub(offset: int) -> Publication:
+    return Publication(data=b"%d" % offset, offset=offset)
+
+
+def _publish(hub: Hub, channel: str, offset: int, epoch: str = "E") -> None:
+    """What Node.handle_publication does: advance the position, then fan out."""
+    hub.advance_position(channel, StreamPosition(offset=offset, epoch=epoch))
+    hub.broadcast_publication(channel, _pub(offset))
+
+
+def _positioned_pair(hub: Hub) -> tuple[FakeSubscriber, FakeSubscriber]:
+    positioned = FakeSubscriber("p", hub=hub)
+    plain = FakeSubscriber("q", hub=hub)
+    hub.add_subscriber("c", positioned, join_leave=False, pending=True, positioned=True)
+    hub.add_subscriber("c", plain, join_leave=False)
+    hub.activate_subscriber("c", positioned, StreamPosition(offset=3, epoch="E"))
+    return positioned, plain
+
+
+def test_channel_position_follows_publications() -> None:
+    hub = Hub()
+    positioned, _ = _positioned_pair(hub)
+    assert hub.position("c") == StreamPosition(offset=3, epoch="E")
+    _publish(hub, "c", 4)
+    _publish(hub, "c", 5)
+    hub.flush_channels()
+    assert hub.position("c") == StreamPosition(offset=5, epoch="E")
+    assert positioned.lost == [] and len(positioned.received) == 1
+    assert hub.position("other") is None
+
+
+def test_offset_gap_ends_positioned_subscribers_before_the_publication() -> None:
+    """A skipped offset: positioned subscribers get what came before, then are told."""
+    hub = Hub()
+    positioned, plain = _positioned_pair(hub)
+    _publish(hub, "c", 4)
+    _publish(hub, "c", 6)  # 5 never reached this node
+    hub.flush_channels()
+    assert positioned.lost == ["c"]
+    assert positioned.received == [b'{"push":{"channel":"c","pub":{"data":4,"offset":4}}}']
+    # Subscribers that did not ask for positioning keep receiving.
+    assert b"".join(plain.received).count(b'"offset":') == 2
+    assert hub.num_subscribers("c") == 1
+    assert hub.position("c") == StreamPosition(offset=6, epoch="E")
+
+
+def test_new_epoch_ends_positioned_subscribers() -> None:
+    """history_meta_ttl expiry recreated the stream: offsets restart in another epoch."""
+    hub = Hub()
+    positioned, _ = _positioned_pair(hub)
+    _publish(hub, "c", 1, epoch="F")
+    assert positioned.lost == ["c"]
+    assert hub.position("c") == StreamPosition(offset=1, epoch="F")
+
+
+def test_pending_positioned_subscriber_is_left_to_its_merge() -> None:
+    hub = Hub()
+    _positioned_pair(hub)
+    joining = FakeSubscriber("j", hub=hub)
+    hub.add_subscriber("c", joining, join_leave=False, pending=True, positioned=True)
+    _publish(hub, "c", 9)
+    assert joining.lost == [] and len(joining.received) == 1
+
+
+def test_activation_in_a_new_epoch_ends_the_others() -> None:
+    """A subscriber that read a recreated stream: those still in the old epoch lost it."""
+    hub = Hub()
+    positioned, _ = _positioned_pair(hub)
+    newcomer = FakeSubscriber("n", hub=hub)
+    hub.add_subscriber("c", newcomer, join_leave=False, pending=True, positioned=True)
+    hub.activate_subscriber("c", newcomer, StreamPosition(offset=0, epoch="F"))
+    assert positioned.lost == ["c"] and newcomer.lost == []
+    assert hub.position("c") == StreamPosition(offset=0, epoch="F")
+    _publish(hub, "c", 1, epoch="F")
+    assert newcomer.lost == []
+
+
+def test_publications_without_positioned_subscribers_only_move_the_position() -> None:
+    hub = Hub()
+    plain = FakeSubscriber("q")
+    hub.add_subscriber("c", plain, join_leave=False)
+    _publish(hub, "c", 7)
+    _publish(hub, "c", 1, epoch="X")
+    hub.flush_channels()
+    assert plain.lost == [] and hub.position("c") == StreamPosition(offset=1, epoch="X")

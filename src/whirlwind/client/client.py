@@ -9,6 +9,9 @@ Subscribe ordering (client-protocol.md §5.2): from the moment a subscriber is i
 until its reply is queued, publications of that channel are held in a buffer; after the
 reply they are released, minus those the reply already carried (by offset), so nothing is
 lost or duplicated between recovery and the live stream (``pubSubSync`` in centrifuge).
+What to recover and how to merge is decided in :mod:`whirlwind.recovery`; a positioned
+subscription that loses its place (a gap, a new epoch, a failed position check) is ended
+with unsubscribe 2500 or disconnect 3010 (§13), never skipped silently.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from whirlwind.channels import ResolvedChannel
 from whirlwind.client.events import (
     ClientEvent,
     CommandReceived,
+    InsufficientState,
+    PositionCheckDue,
     PresenceDue,
     SubscriptionExpired,
 )
@@ -71,6 +76,8 @@ class _Sub:
     chan_info: bytes
     delta: bool = False
     """Fossil delta compression negotiated (client-protocol §15)."""
+    joined: bool = False
+    """Presence added and join published: a leave is due when it ends."""
 
 
 def _choose(override: bool | None, default: bool) -> bool:
@@ -128,7 +135,8 @@ class Client:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._subs: dict[str, _Sub] = {}
-        self._buffering: dict[str, list[tuple[m.Publication, bytes]]] = {}
+        self._buffering: dict[str, list[tuple[m.Publication, str, bytes]]] = {}
+        """Publications held while subscribing, with their stream epoch."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._cleanup_started = False
         self._after()
@@ -212,14 +220,16 @@ class Client:
             ttl = expire_at - node.clock()
             if ttl <= 0:
                 return
-        if not proto.add_server_subscription(channel, ttl, self._loop.time()):
-            return
         sub = self._sub_options(
             resolved,
             server_side=True,
             override=override or SubscriptionOverride(),
             chan_info=info,
         )
+        if not proto.add_server_subscription(
+            channel, ttl, self._loop.time(), positioned=sub.positioned
+        ):
+            return
         hint = None
         if recover_since is not None:
             hint = m.SubscribeRequest(
@@ -286,9 +296,22 @@ class Client:
         """A publication while subscribing: held until the reply, then merged (§5.2)."""
         held = self._buffering.get(channel)
         if held is not None:
-            held.append((publication, message))
+            # The hub moved the channel's position to this publication's already.
+            position = self.node.hub.position(channel)
+            held.append((publication, position.epoch if position is not None else "", message))
         else:
             self.deliver(message)
+
+    def insufficient_state(self, channel: str) -> None:
+        """The hub saw ``channel``'s stream skip ahead of this subscriber (§13).
+
+        Called during fan-out: the subscription ends (unsubscribe 2500 or disconnect 3010)
+        and it leaves the hub before this returns.
+        """
+        if channel in self._buffering:
+            return  # still subscribing: the merge after its reply decides
+        self._proto.insufficient_state(channel)
+        self._after()
 
     def deliver_batch(self, payload: bytes, frames: FrameCache) -> None:
         """Write a channel's joined payload: the fan-out hot path, once per subscriber.
@@ -394,6 +417,14 @@ class Client:
                 self._spawn(self._detach(channel))
             case PresenceDue():
                 self._spawn(self._update_presence())
+            case PositionCheckDue(channels):
+                self._spawn(self._check_positions(channels))
+            case InsufficientState(channel):
+                # Out of the hub now (the fan-out in progress must skip it); the rest is
+                # the node's, so that closing this client does not cancel it.
+                left = self._leave_hub(channel)
+                if left is not None:
+                    self.node.spawn(self._after_leave(channel, *left))
 
     def _begin_cleanup(self) -> None:
         if self._cleanup_started:
@@ -706,7 +737,12 @@ class Client:
         self._buffering[channel] = []
         self._subs[channel] = sub
         first = node.hub.add_subscriber(
-            channel, self, join_leave=sub.push_join_leave, pending=True, delta=sub.delta
+            channel,
+            self,
+            join_leave=sub.push_join_leave,
+            pending=True,
+            delta=sub.delta,
+            positioned=sub.positioned,
         )
         try:
             if first:
@@ -760,35 +796,75 @@ class Client:
 
     async def _after_attach(self, channel: str, result: m.SubscribeResult) -> None:
         """Release buffered publications after the reply; then presence and join."""
-        held = self._buffering.pop(channel, None)
+        held = self._buffering.pop(channel, None) or []
         sub = self._subs.get(channel)
-        if held:
-            last = result.publications[-1].offset if result.publications else result.offset
-            for publication, message in held:
-                if not publication.offset or publication.offset > last:
-                    self.deliver(message)
         if sub is None:
             return
-        self.node.hub.activate_subscriber(channel, self)
+        start = recovery.reply_end(result) if sub.positioned else None
+        merged = recovery.merge_buffered(start, held)
+        for message in merged.deliver:
+            self.deliver(message)
+        if merged.gap:
+            # Client-protocol §5.2/§13: the stream moved on during the subscribe in a way
+            # the reply cannot be continued from.
+            self._proto.insufficient_state(channel)
+            self._after()
+            return
+        self.node.hub.activate_subscriber(channel, self, merged.position)
+        sub.joined = True
         info = self.info(sub.chan_info)
         if sub.presence:
             await self.node.presence.add_presence(channel, self._client_id, info)
         if sub.emit_join_leave:
             await self.node.broker.publish_join(channel, info)
 
-    async def _detach(self, channel: str) -> None:
-        """Leave ``channel``: hub, broker, presence, leave event."""
+    def _leave_hub(self, channel: str) -> tuple[_Sub, bool] | None:
+        """Forget ``channel`` here and in the hub; the subscription and whether it was
+        the channel's last subscriber on this node."""
         sub = self._subs.pop(channel, None)
         self._buffering.pop(channel, None)
         if sub is None:
-            return
+            return None
+        return sub, self.node.hub.remove_subscriber(channel, self)
+
+    async def _detach(self, channel: str) -> None:
+        """Leave ``channel``: hub, broker, presence, leave event."""
+        left = self._leave_hub(channel)
+        if left is not None:
+            await self._after_leave(channel, *left)
+
+    async def _after_leave(self, channel: str, sub: _Sub, last: bool) -> None:
         node = self.node
-        if node.hub.remove_subscriber(channel, self):
+        if last:
             await node.broker.unsubscribe(channel)
         if sub.presence:
             await node.presence.remove_presence(channel, self._client_id, self._user)
-        if sub.emit_join_leave:
+        if sub.emit_join_leave and sub.joined:
             await node.broker.publish_leave(channel, self.info(sub.chan_info))
+
+    async def _check_positions(self, channels: tuple[str, ...]) -> None:
+        """Compare each positioned channel's stream top with what it was sent (§13)."""
+        node = self.node
+        for channel in channels:
+            sub = self._subs.get(channel)
+            if sub is None or not sub.positioned or channel in self._buffering:
+                continue
+            try:
+                history = await node.broker.history(
+                    channel, HistoryOptions(limit=0, meta_ttl=sub.resolved.history_meta_ttl)
+                )
+            except Exception:
+                # As centrifuge: an unavailable broker is no evidence of a gap.
+                logger.exception(
+                    "position check failed",
+                    extra={"client": self._client_id, "user": self._user, "channel": channel},
+                )
+                continue
+            sent = node.hub.position(channel)
+            if self._subs.get(channel) is not sub or sent is None:
+                continue
+            self._proto.position_checked(channel, valid=history.position == sent)
+        self._after()
 
     async def _update_presence(self) -> None:
         for channel, sub in list(self._subs.items()):

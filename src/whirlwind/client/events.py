@@ -33,4 +33,25 @@ class PresenceDue:
     """Time to refresh this client's presence in its channels (``presence_update_interval``)."""
 
 
-ClientEvent: TypeAlias = CommandReceived | SubscriptionExpired | PresenceDue
+@dataclass(frozen=True, slots=True)
+class PositionCheckDue:
+    """Time to compare the stream top of these positioned channels with what was sent.
+
+    The driver reports each outcome with ``ClientProtocol.position_checked``
+    (``client.channel_position_check_delay``, client-protocol.md §13).
+    """
+
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InsufficientState:
+    """A client-side subscription lost its place in the stream; the protocol already sent
+    unsubscribe 2500 (the SDK resubscribes and recovers): the driver leaves the channel."""
+
+    channel: str
+
+
+ClientEvent: TypeAlias = (
+    CommandReceived | SubscriptionExpired | PresenceDue | PositionCheckDue | InsufficientState
+)

@@ -17,6 +17,11 @@ Rules (client-protocol.md):
   subscription expiry + ``expired_sub_close_delay`` → unsubscribe 2501 (client-side) or
   disconnect 3006 (server-side) (§12.4, §12.5).
 * The outgoing queue is bounded by ``queue_max_size`` bytes; overflow → 3008 slow (§6).
+* Positioned subscriptions (§13) are checked every ``channel_position_check_delay``: the
+  driver compares each stream top with what the channel was sent; two failed checks in a
+  row (one may be a publication in flight) or a gap seen on delivery → the subscription
+  lost its place: unsubscribe 2500 (client-side, the SDK resubscribes and recovers) or
+  disconnect 3010 (server-side). Never a silent skip.
 """
 
 from __future__ import annotations
@@ -48,7 +53,14 @@ from whirlwind.protocol.messages import (
     UnsubscribeRequest,
 )
 
-from .events import ClientEvent, CommandReceived, PresenceDue, SubscriptionExpired
+from .events import (
+    ClientEvent,
+    CommandReceived,
+    InsufficientState,
+    PositionCheckDue,
+    PresenceDue,
+    SubscriptionExpired,
+)
 from .queue import OutgoingQueue
 
 
@@ -73,6 +85,8 @@ class ProtocolSettings:
     expired_close_delay: float = 25.0
     expired_sub_close_delay: float = 25.0
     presence_update_interval: float = 27.0
+    channel_position_check_delay: float = 40.0
+    """Period of the positioning check (§13); 0 or less disables it."""
     channel_limit: int = 128
     queue_max_size: int = 1_048_576
     """Bytes of queued output before the client is disconnected as slow."""
@@ -82,9 +96,14 @@ class ProtocolSettings:
 class _Subscription:
     server_side: bool
     deadline: float | None  # absolute close deadline (expiry + grace), loop time
+    positioned: bool = False
+    position_failures: int = 0
 
 
 _ANY_TIME = float("inf")
+
+MAX_POSITION_CHECK_FAILURES = 2
+"""Failed position checks in a row that end a subscription (centrifuge ``client.go``)."""
 
 
 class ClientProtocol:
@@ -100,6 +119,7 @@ class ClientProtocol:
         "_pending",
         "_ping_at",
         "_pong_deadline",
+        "_position_check_at",
         "_presence_at",
         "_stale_deadline",
         "close_detail",
@@ -133,6 +153,7 @@ class ClientProtocol:
         self._pong_deadline = _ANY_TIME
         self._expire_deadline = _ANY_TIME
         self._presence_at = _ANY_TIME
+        self._position_check_at = _ANY_TIME
 
     # ------------------------------------------------------------------ input
 
@@ -241,7 +262,8 @@ class ClientProtocol:
             command_id: the connect command's id.
             result: the reply (``ping``/``pong`` are filled in here from the settings).
             ttl: seconds until the connection expires, None when it never does.
-            server_subs: server-side subscriptions made at connect → their ttl or None.
+            server_subs: server-side subscriptions made at connect → their ttl or None;
+                ``result.subs`` says which are positioned.
             now: the loop time.
         """
         if self.state is ClientState.CLOSED:
@@ -259,7 +281,13 @@ class ClientProtocol:
             self._expire_deadline = now + ttl + settings.expired_close_delay
         for channel, sub_ttl in server_subs.items():
             deadline = None if sub_ttl is None else now + sub_ttl + settings.expired_sub_close_delay
-            self.subscriptions[channel] = _Subscription(server_side=True, deadline=deadline)
+            sub_result = result.subs.get(channel)
+            positioned = sub_result is not None and sub_result.positioned
+            self.subscriptions[channel] = _Subscription(
+                server_side=True, deadline=deadline, positioned=positioned
+            )
+            if positioned:
+                self._arm_position_check(now)
         if settings.presence_update_interval > 0:
             self._presence_at = now + settings.presence_update_interval
         self._send(self.codec.encode_result(command_id, result))
@@ -276,8 +304,10 @@ class ClientProtocol:
         assert isinstance(command.request, SubscribeRequest)
         deadline = None if ttl is None else now + ttl + self.settings.expired_sub_close_delay
         self.subscriptions[command.request.channel] = _Subscription(
-            server_side=False, deadline=deadline
+            server_side=False, deadline=deadline, positioned=result.positioned
         )
+        if result.positioned:
+            self._arm_position_check(now)
         self._send(self.codec.encode_result(command_id, result))
         self._pump(now)
 
@@ -337,7 +367,9 @@ class ClientProtocol:
 
     # ------------------------------------------------------- server initiated
 
-    def add_server_subscription(self, channel: str, ttl: float | None, now: float) -> bool:
+    def add_server_subscription(
+        self, channel: str, ttl: float | None, now: float, *, positioned: bool = False
+    ) -> bool:
         """Register a server-side subscription made at runtime (server API ``subscribe``).
 
         Returns False when the client is already subscribed to ``channel``.
@@ -345,7 +377,11 @@ class ClientProtocol:
         if channel in self.subscriptions or self.state is not ClientState.CONNECTED:
             return False
         deadline = None if ttl is None else now + ttl + self.settings.expired_sub_close_delay
-        self.subscriptions[channel] = _Subscription(server_side=True, deadline=deadline)
+        self.subscriptions[channel] = _Subscription(
+            server_side=True, deadline=deadline, positioned=positioned
+        )
+        if positioned:
+            self._arm_position_check(now)
         return True
 
     def set_expiry(self, ttl: float | None, now: float) -> None:
@@ -367,6 +403,41 @@ class ClientProtocol:
                 )
             )
         return True
+
+    def insufficient_state(self, channel: str) -> None:
+        """``channel``'s subscription lost its place in the stream (§13, §9, §10).
+
+        Client-side: unsubscribe 2500 and an :class:`InsufficientState` event for the
+        driver; server-side: disconnect 3010 (the SDK reconnects and recovers).
+        """
+        sub = self.subscriptions.get(channel)
+        if sub is None or self.state is not ClientState.CONNECTED:
+            return
+        if sub.server_side:
+            self.close(codes.DISCONNECT_INSUFFICIENT_STATE, detail=f"position lost in {channel}")
+            return
+        self.remove_subscription(channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)
+        self._events.append(InsufficientState(channel))
+
+    def position_checked(self, channel: str, *, valid: bool) -> None:
+        """The driver compared ``channel``'s stream top with what it was sent (§13).
+
+        ``MAX_POSITION_CHECK_FAILURES`` failures in a row: :meth:`insufficient_state`.
+        """
+        sub = self.subscriptions.get(channel)
+        if sub is None or not sub.positioned:
+            return
+        if valid:
+            sub.position_failures = 0
+            return
+        sub.position_failures += 1
+        if sub.position_failures >= MAX_POSITION_CHECK_FAILURES:
+            self.insufficient_state(channel)
+
+    def _arm_position_check(self, now: float) -> None:
+        delay = self.settings.channel_position_check_delay
+        if delay > 0 and self._position_check_at == _ANY_TIME:
+            self._position_check_at = now + delay
 
     def send_push(self, push: Push) -> None:
         """Queue a push for this client."""
@@ -437,7 +508,13 @@ class ClientProtocol:
             return None
         if self.state is ClientState.CONNECTING:
             return self._stale_deadline
-        deadline = min(self._ping_at, self._pong_deadline, self._expire_deadline, self._presence_at)
+        deadline = min(
+            self._ping_at,
+            self._pong_deadline,
+            self._expire_deadline,
+            self._presence_at,
+            self._position_check_at,
+        )
         for sub in self.subscriptions.values():
             if sub.deadline is not None and sub.deadline < deadline:
                 deadline = sub.deadline
@@ -474,3 +551,10 @@ class ClientProtocol:
             self._presence_at = now + self.settings.presence_update_interval
             if self.subscriptions:
                 self._events.append(PresenceDue())
+        if now >= self._position_check_at:
+            positioned = tuple(ch for ch, sub in self.subscriptions.items() if sub.positioned)
+            if positioned:
+                self._position_check_at = now + self.settings.channel_position_check_delay
+                self._events.append(PositionCheckDue(positioned))
+            else:
+                self._position_check_at = _ANY_TIME

@@ -21,7 +21,13 @@ from hypothesis.stateful import (
 )
 
 from whirlwind import codes
-from whirlwind.client.events import CommandReceived, PresenceDue, SubscriptionExpired
+from whirlwind.client.events import (
+    CommandReceived,
+    InsufficientState,
+    PositionCheckDue,
+    PresenceDue,
+    SubscriptionExpired,
+)
 from whirlwind.client.protocol import ClientProtocol, ClientState, ProtocolSettings
 from whirlwind.protocol.json_codec import JSON_CODEC
 from whirlwind.protocol.messages import (
@@ -331,6 +337,114 @@ def test_presence_due_is_reported_while_subscribed() -> None:
     subscribe(proto, 2, "a", now=30.0)
     proto.handle_timer(54.0)
     assert proto.events_received() == [PresenceDue()]
+
+
+# ---------------------------------------------------------------------------
+# positioning (§13): periodic checks, unsubscribe 2500 / disconnect 3010
+
+
+POSITIONED = SubscribeResult(positioned=True, recoverable=True, epoch="E", offset=3)
+
+
+def positioned_subscription(channel: str = "p", **overrides: Any) -> ClientProtocol:
+    """A connected protocol with one positioned client-side subscription made at t=0."""
+    settings = {"ping_interval": 0, "presence_update_interval": 0, **overrides}
+    proto = connected(**settings)
+    frame = json.dumps({"id": 2, "subscribe": {"channel": channel, "recoverable": True}})
+    proto.receive_frame(frame.encode(), now=0.0)
+    commands(proto)
+    proto.subscribe_succeeded(2, POSITIONED, ttl=None, now=0.0)
+    proto.data_to_send()
+    return proto
+
+
+def test_positioned_subscription_is_checked_every_delay() -> None:
+    """The check runs every channel_position_check_delay, for positioned channels only."""
+    proto = positioned_subscription(channel_position_check_delay=40.0)
+    subscribe(proto, 3, "plain")
+    assert proto.next_deadline() == 40.0
+    proto.handle_timer(39.0)
+    assert proto.events_received() == []
+    proto.handle_timer(40.0)
+    assert proto.events_received() == [PositionCheckDue(("p",))]
+    assert proto.next_deadline() == 80.0
+
+
+def test_no_position_check_without_positioned_subscriptions() -> None:
+    proto = connected(ping_interval=0, presence_update_interval=0)
+    subscribe(proto, 2, "plain")
+    assert proto.next_deadline() is None
+
+
+def test_one_failed_position_check_is_tolerated() -> None:
+    """A publication in flight can fail one check: only two failures in a row count."""
+    proto = positioned_subscription()
+    proto.position_checked("p", valid=False)
+    proto.position_checked("p", valid=True)
+    proto.position_checked("p", valid=False)
+    assert proto.events_received() == []
+    assert sent(proto) == []
+    assert "p" in proto.subscriptions
+
+
+def test_two_failed_position_checks_unsubscribe_2500() -> None:
+    """§10: a client-side subscription that lost its place gets 2500 and resubscribes."""
+    proto = positioned_subscription(channel_position_check_delay=1.0)
+    proto.handle_timer(1.0)
+    assert proto.events_received() == [PositionCheckDue(("p",))]
+    proto.position_checked("p", valid=False)
+    proto.handle_timer(2.0)
+    assert proto.events_received() == [PositionCheckDue(("p",))]
+    proto.position_checked("p", valid=False)
+    assert proto.events_received() == [InsufficientState("p")]
+    assert sent(proto) == [
+        {"push": {"channel": "p", "unsubscribe": {"code": 2500, "reason": "insufficient state"}}}
+    ]
+    assert "p" not in proto.subscriptions
+    assert proto.close_requested is None
+    assert proto.next_deadline() == 3.0  # one more round finds nothing positioned
+    proto.handle_timer(3.0)
+    assert proto.events_received() == []
+    assert proto.next_deadline() is None
+
+
+def test_server_side_subscription_lost_position_disconnects_3010() -> None:
+    """§9: a server-side subscription cannot be resubscribed alone: disconnect 3010."""
+    proto = new_protocol(ping_interval=0, presence_update_interval=0)
+    proto.receive_frame(CONNECT, now=0.0)
+    (command,) = commands(proto)
+    proto.connect_succeeded(
+        command.id,
+        ConnectResult(client="c1", subs={"#42": POSITIONED}),
+        ttl=None,
+        server_subs={"#42": None},
+        now=0.0,
+    )
+    assert proto.next_deadline() == 40.0
+    proto.insufficient_state("#42")
+    assert proto.close_requested == codes.DISCONNECT_INSUFFICIENT_STATE
+
+
+def test_runtime_server_side_positioned_subscription_is_checked() -> None:
+    proto = connected(ping_interval=0, presence_update_interval=0)
+    assert proto.add_server_subscription("s", None, 5.0, positioned=True)
+    assert proto.next_deadline() == 45.0
+    proto.position_checked("s", valid=False)
+    proto.position_checked("s", valid=False)
+    assert proto.close_requested == codes.DISCONNECT_INSUFFICIENT_STATE
+
+
+def test_insufficient_state_for_unknown_channel_is_ignored() -> None:
+    proto = positioned_subscription()
+    proto.insufficient_state("other")
+    proto.position_checked("other", valid=False)
+    proto.position_checked("other", valid=False)
+    assert proto.events_received() == [] and sent(proto) == []
+
+
+def test_position_check_disabled_by_zero_delay() -> None:
+    proto = positioned_subscription(channel_position_check_delay=0)
+    assert proto.next_deadline() is None
 
 
 # ---------------------------------------------------------------------------
