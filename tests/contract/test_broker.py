@@ -181,10 +181,22 @@ async def test_idempotent_publish_returns_first_result(broker) -> None:
 
 async def test_stale_version_suppressed(broker) -> None:
     impl, handler = broker
+    await impl.publish("c", b"1", PublishOptions(history_size=10, history_ttl=60, version=2))
+    result = await impl.publish(
+        "c", b"0", PublishOptions(history_size=10, history_ttl=60, version=1)
+    )
+    assert result.suppressed and result.position.offset == 1
+    assert len(handler.publications) == 1
+    newer_epoch = PublishOptions(history_size=10, history_ttl=60, version=1, version_epoch="e2")
+    assert not (await impl.publish("c", b"2", newer_epoch)).suppressed
+
+
+async def test_version_ignored_without_history(broker) -> None:
+    """Server-api §9.1.2: version filtering needs history."""
+    impl, handler = broker
     await impl.publish("c", b"1", PublishOptions(version=2))
     result = await impl.publish("c", b"0", PublishOptions(version=1))
-    assert result.suppressed
-    assert len(handler.publications) == 1
+    assert not result.suppressed and len(handler.publications) == 2
 
 
 async def test_remove_history_keeps_position(broker) -> None:

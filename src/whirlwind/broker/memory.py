@@ -104,9 +104,9 @@ class MemoryBroker:
                 if cached[0] > now:
                     return cached[1]
                 del self._idempotency[key]
-        stream = self._stream(channel, now, create=options.use_history or bool(options.version))
+        stream = self._stream(channel, now, create=True) if options.use_history else None
         if options.version and stream is not None:
-            # server-api.md publish `version`: drop updates that are not newer.
+            # Server-api §9.1.2: with history on, drop updates that are not newer.
             if options.version_epoch == stream.version_epoch and options.version <= stream.version:
                 return PublishResult(
                     position=StreamPosition(offset=stream.top, epoch=stream.epoch),

@@ -15,6 +15,8 @@ from whirlwind.config.schema import (
     ClientProxyConfig,
     Config,
     EnabledProxyConfig,
+    GRPCAPIConfig,
+    HTTPAPIConfig,
     HTTPServerConfig,
     LogConfig,
     NamedProxyConfig,
@@ -283,6 +285,14 @@ def test_ping_interval_must_exceed_pong_timeout() -> None:
             Config(log=LogConfig(level="verbose")),
             'log.level: unknown value "verbose", expected one of "none", "trace", "debug", '
             '"info", "warn", "error"',
+        ),
+        (
+            Config(http_api=HTTPAPIConfig(error_mode="status")),
+            'http_api.error_mode: unknown value "status", expected one of "", "transport"',
+        ),
+        (
+            Config(grpc_api=GRPCAPIConfig(error_mode="x")),
+            'grpc_api.error_mode: unknown value "x", expected one of "", "transport"',
         ),
         (
             Config(channel=ChannelConfig(max_length=0)),
