@@ -262,3 +262,13 @@ def test_publications_without_positioned_subscribers_only_move_the_position() ->
     _publish(hub, "c", 1, epoch="X")
     hub.flush_channels()
     assert plain.lost == [] and hub.position("c") == StreamPosition(offset=1, epoch="X")
+
+
+def test_client_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from whirlwind.client.client import new_client_id
+
+    ids = {new_client_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
