@@ -144,6 +144,23 @@ async def test_meta_ttl_expiry_changes_epoch(broker, clock: FakeClock) -> None:
     assert second.position.offset == 1
 
 
+async def test_meta_ttl_counts_from_the_last_publication(broker, clock: FakeClock) -> None:
+    """A stream in use keeps its epoch; one idle for history_meta_ttl starts a new one,
+    which a reader sees as a new epoch with offsets from 0 (recovery then fails, §13)."""
+    impl, _ = broker
+    first = await impl.publish("c", b"1", HISTORY)
+    clock.now += 3000
+    second = await impl.publish("c", b"2", HISTORY)
+    clock.now += 3000
+    kept = await impl.history("c", HistoryOptions(meta_ttl=3600))
+    assert second.position.epoch == first.position.epoch == kept.position.epoch
+    assert kept.position.offset == 2
+    clock.now += 601
+    recreated = await impl.history("c", HistoryOptions(limit=-1, meta_ttl=3600))
+    assert recreated.position.epoch != first.position.epoch
+    assert recreated.position.offset == 0 and recreated.publications == []
+
+
 async def test_history_since_limit_reverse(broker) -> None:
     impl, _ = broker
     opts = PublishOptions(history_size=10, history_ttl=60)
@@ -240,3 +257,21 @@ async def test_presence_expires_without_refresh(presence, clock: FakeClock) -> N
     await presence.add_presence("c", "b", ClientInfo(user="v", client="b"))
     clock.now += 31
     assert list(await presence.presence("c")) == ["b"]
+
+
+async def test_presence_refreshed_in_time_stays(presence, clock: FakeClock) -> None:
+    """A connection refreshes its entry every presence_update_interval (< ttl): it stays;
+    once refreshes stop (a node gone without cleaning up) it expires, stats follow."""
+    a = ClientInfo(user="u", client="a")
+    await presence.add_presence("c", "a", a)
+    await presence.add_presence("c", "b", ClientInfo(user="v", client="b"))
+    for _ in range(5):
+        clock.now += 27
+        await presence.add_presence("c", "a", a)
+    assert await presence.presence("c") == {"a": a}
+    stats = await presence.presence_stats("c")
+    assert (stats.num_clients, stats.num_users) == (1, 1)
+    clock.now += 60
+    assert await presence.presence("c") == {}
+    stats = await presence.presence_stats("c")
+    assert (stats.num_clients, stats.num_users) == (0, 0)
