@@ -15,6 +15,7 @@ SANS_IO = [
     "whirlwind.client.events",
     "whirlwind.hub",
     "whirlwind.channels",
+    "whirlwind.recovery",
     "whirlwind.config.schema",
 ]
 FORBIDDEN = ["asyncio", "aiohttp", "socket", "ssl", "uvloop", "redis", "nats", "grpc"]
