@@ -264,7 +264,7 @@ class Hub:
         """``schedule_flush`` asks for a flush round soon (the node's flusher)."""
         self._channels: dict[str, _ChannelSubscribers] = {}
         self._clients: dict[str, Subscriber] = {}
-        self._users: dict[str, dict[str, Subscriber]] = {}
+        self._users: dict[str, list[Subscriber]] = {}
         self._dirty: list[_ChannelSubscribers] = []
         self._schedule_flush = schedule_flush
         self.num_subscriptions = 0
@@ -274,14 +274,20 @@ class Hub:
     def add_client(self, client: Subscriber) -> None:
         """Register a connected client."""
         self._clients[client.client_id] = client
-        self._users.setdefault(client.user, {})[client.client_id] = client
+        # A list per user: users mostly have one or two connections, and a one-element
+        # list is a quarter of a one-entry dict (memory per connection matters at 100k).
+        conns = self._users.get(client.user)
+        if conns is None:
+            self._users[client.user] = [client]
+        elif client not in conns:
+            conns.append(client)
 
     def remove_client(self, client: Subscriber) -> None:
         """Forget a client (its subscriptions must have been removed)."""
         self._clients.pop(client.client_id, None)
         conns = self._users.get(client.user)
-        if conns is not None:
-            conns.pop(client.client_id, None)
+        if conns is not None and client in conns:
+            conns.remove(client)
             if not conns:
                 del self._users[client.user]
 
@@ -291,7 +297,7 @@ class Hub:
 
     def user_clients(self, user: str) -> list[Subscriber]:
         """Connections of ``user`` on this node."""
-        return list(self._users.get(user, {}).values())
+        return list(self._users.get(user, ()))
 
     def clients(self) -> Iterator[Subscriber]:
         """Every connection of this node."""

@@ -9,7 +9,9 @@ verifiers and the flusher that writes every client's queued output once per loop
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+import math
 import socket
 import time
 import uuid
@@ -105,6 +107,78 @@ class Flusher:
         self._delay = min(self.max_delay, spent * self.DELAY_FRACTION)
 
 
+class Timed(Protocol):
+    """Something with deadlines on the wheel."""
+
+    def on_timer(self, now: float) -> None:
+        """A deadline it asked for has come; ``now`` is at or after that deadline."""
+        ...
+
+
+class TimerWheel:
+    """The deadlines of every connection (pings, pong waits, expiries) on one loop timer.
+
+    A loop ``TimerHandle`` per connection costs a few hundred bytes and a heap entry; here a
+    connection costs a set entry in the slot of its next deadline. Deadlines are rounded up
+    to ``tick`` seconds: a ping or a timeout may come up to one tick late, never early.
+    """
+
+    __slots__ = ("_armed", "_handle", "_heap", "_loop", "_slots", "tick")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float = 0.1) -> None:
+        self._loop = loop
+        self.tick = tick
+        self._slots: dict[int, set[Timed]] = {}
+        self._heap: list[int] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed: int | None = None
+
+    def schedule(self, item: Timed, deadline: float) -> int:
+        """Call ``item.on_timer()`` at ``deadline`` (loop time); returns a cancel token."""
+        slot = math.ceil(deadline / self.tick)
+        members = self._slots.get(slot)
+        if members is None:
+            members = self._slots[slot] = set()
+            heapq.heappush(self._heap, slot)
+        members.add(item)
+        if self._armed is None or slot < self._armed:
+            self._arm(slot)
+        return slot
+
+    def cancel(self, item: Timed, token: int) -> None:
+        """Forget ``item``'s deadline scheduled as ``token``."""
+        members = self._slots.get(token)
+        if members is not None:
+            members.discard(item)
+
+    def _arm(self, slot: int) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._armed = slot
+        self._handle = self._loop.call_at(slot * self.tick, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self._armed = None
+        # The loop may run a timer a millisecond early; a slot that is due within that
+        # margin fires now, with its own time as `now` so its deadlines are all reached.
+        now_slot = math.floor((self._loop.time() + 0.001) / self.tick)
+        heap = self._heap
+        while heap and heap[0] <= now_slot:
+            slot = heapq.heappop(heap)
+            members = self._slots.pop(slot, None)
+            now = max(self._loop.time(), slot * self.tick)
+            for item in members or ():
+                try:
+                    item.on_timer(now)
+                except Exception:
+                    logger.exception("timer callback failed")
+        while heap and not self._slots.get(heap[0]):
+            self._slots.pop(heapq.heappop(heap), None)
+        if heap:
+            self._arm(heap[0])
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelPublishOptions:
     """Per-call options of :meth:`Node.publish` beyond what the namespace decides."""
@@ -139,6 +213,7 @@ class Node:
         """Wall clock (Unix seconds) for token expiry."""
         self.started_at = clock()
         self.flusher = Flusher(loop)
+        self.timers = TimerWheel(loop)
         self.hub = Hub(schedule_flush=self.flusher.schedule)
         self.flusher.before_round = self.hub.flush_channels
         self.rules = ChannelRules(config.channel)

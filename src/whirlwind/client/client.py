@@ -145,12 +145,14 @@ class Client:
         )
         self._queue = self._proto.queue
         self._dirty = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: int | None = None
+        """Token of the deadline on the node's timer wheel."""
         self._timer_at: float | None = None
         self._subs: dict[str, _Sub] = {}
         self._buffering: dict[str, list[tuple[m.Publication, str, bytes]]] = {}
         """Publications held while subscribing, with their stream epoch."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] | None = None
+        """Tasks of commands in flight; created on first use (most of the time none)."""
         self._cleanup_started = False
         self._after()
 
@@ -386,15 +388,17 @@ class Client:
         deadline = self._proto.next_deadline()
         if deadline == self._timer_at:
             return
+        timers = self.node.timers
         if self._timer is not None:
-            self._timer.cancel()
+            timers.cancel(self, self._timer)
         self._timer_at = deadline
-        self._timer = None if deadline is None else self._loop.call_at(deadline, self._on_timer)
+        self._timer = None if deadline is None else timers.schedule(self, deadline)
 
-    def _on_timer(self) -> None:
+    def on_timer(self, now: float) -> None:
+        """The node's timer wheel: a deadline of the protocol has come."""
         self._timer = None
         self._timer_at = None
-        self._proto.handle_timer(self._loop.time())
+        self._proto.handle_timer(now)
         self._after()
 
     def _close_transport(self, disconnect: Disconnect) -> None:
@@ -419,8 +423,17 @@ class Client:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self._loop.create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        tasks = self._tasks
+        if tasks is not None:
+            tasks.discard(task)
+            if not tasks:
+                self._tasks = None
 
     def _perform(self, event: ClientEvent) -> None:
         match event:
@@ -444,9 +457,9 @@ class Client:
             return
         self._cleanup_started = True
         if self._timer is not None:
-            self._timer.cancel()
+            self.node.timers.cancel(self, self._timer)
             self._timer = None
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
         self.node.spawn(self._cleanup())
 
