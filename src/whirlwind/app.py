@@ -105,6 +105,8 @@ class Server:
     app: web.Application
     node: Node
     grpc_api: GRPCAPIServer | None = None
+    internal_app: web.Application | None = None
+    """Served on ``http_server.internal_port`` when one is configured."""
 
 
 def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Server:
@@ -118,11 +120,21 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
     origins = OriginChecker(config.client.allowed_origins)
     if not config.websocket.disabled:
         app.router.add_get(config.websocket.handler_prefix, websocket_handler(node, origins))
+    # Channels-config §5.2: with an internal port, the API and the operational endpoints
+    # move there; `http_api.external` keeps the API on the main port as well.
+    http = config.http_server
+    internal_app: web.Application | None = None
+    if http.internal_port is not None and http.internal_port != http.port:
+        internal_app = web.Application(client_max_size=1024**2 * 10)
+        internal_app[NODE_KEY] = node
+    ops_app = internal_app or app
     if config.health.enabled:
-        app.router.add_get(config.health.handler_prefix, health)
+        ops_app.router.add_get(config.health.handler_prefix, health)
     executor = Executor(node)  # one server API, two fronts
     if not config.http_api.disabled:
-        add_api_routes(app, executor, config.http_api)
+        add_api_routes(ops_app, executor, config.http_api)
+        if internal_app is not None and config.http_api.external:
+            add_api_routes(app, executor, config.http_api)
     # The GRPC API listens on its own port (server-api.md §12).
     grpc_api = GRPCAPIServer(executor, config.grpc_api) if config.grpc_api.enabled else None
 
@@ -138,7 +150,7 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
 
     app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
-    return Server(app=app, node=node, grpc_api=grpc_api)
+    return Server(app=app, node=node, grpc_api=grpc_api, internal_app=internal_app)
 
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
@@ -154,6 +166,13 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     http = config.http_server
     site = web.TCPSite(runner, http.address or None, http.port, backlog=4096)
     await site.start()
+    internal_runner: web.AppRunner | None = None
+    if server.internal_app is not None:
+        internal_runner = web.AppRunner(server.internal_app, access_log=None)
+        await internal_runner.setup()
+        address = http.internal_address if http.internal_address is not None else http.address
+        await web.TCPSite(internal_runner, address or None, http.internal_port).start()
+        logger.info("internal endpoints on %s:%s", address or "0.0.0.0", http.internal_port)
     if config.pid_file:
         with open(config.pid_file, "w") as f:
             f.write(str(os.getpid()))
@@ -175,6 +194,8 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     finally:
         logger.info("shutting down")
         await runner.cleanup()
+        if internal_runner is not None:
+            await internal_runner.cleanup()
         logger.info("stopped")
 
 

@@ -148,7 +148,9 @@ class RunningServer:
 
 
 def _wait_ready(server: RunningServer, deadline: float) -> None:
-    url = f"{server.http_url}/health"
+    # With an internal port, /health lives there (channels-config §5.2).
+    internal = server.config.get("http_server", {}).get("internal_port")
+    url = f"http://127.0.0.1:{internal}/health" if internal else f"{server.http_url}/health"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"server exited early:\n{server.log()}")
