@@ -322,6 +322,7 @@ class Node:
             history_ttl=ns.history_ttl if use_history else 0.0,
             history_meta_ttl=resolved.history_meta_ttl,
             idempotency_key=options.idempotency_key,
+            idempotent_result_ttl=self.config.channel.idempotent_result_ttl,
             delta=ns.delta_publish if options.delta is None else options.delta,
             version=options.version,
             version_epoch=options.version_epoch,

@@ -275,3 +275,18 @@ async def test_presence_refreshed_in_time_stays(presence, clock: FakeClock) -> N
     assert await presence.presence("c") == {}
     stats = await presence.presence_stats("c")
     assert (stats.num_clients, stats.num_users) == (0, 0)
+
+
+async def test_idempotency_window_expires(broker, clock: FakeClock) -> None:
+    """The idempotency cache lasts `idempotent_result_ttl` (channel.idempotent_result_ttl)."""
+    impl, handler = broker
+    opts = PublishOptions(
+        history_size=10, history_ttl=600, idempotency_key="k2", idempotent_result_ttl=30
+    )
+    first = await impl.publish("c", b"1", opts)
+    clock.now += 29
+    assert await impl.publish("c", b"1", opts) == first
+    clock.now += 2
+    again = await impl.publish("c", b"1", opts)
+    assert again.position.offset == first.position.offset + 1
+    assert len(handler.publications) == 2

@@ -612,6 +612,9 @@ class ChannelConfig:
     """Separates user IDs after ``user_boundary``."""
     client_boundary: str = "&"
     """Whirlwind extension: marks client-limited channels (``name&<client id>``)."""
+    idempotent_result_ttl: float = 300.0
+    """Whirlwind extension: how long a publish ``idempotency_key`` is remembered
+    (Centrifugo: fixed at 5 minutes, server-api §9.1.1)."""
     _resolved: Mapping[str | None, ChannelOptions] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )

@@ -111,6 +111,9 @@ class _Checker:
         if server.h2c_external and server.tls.enabled:
             self.add("http_server.h2c_external", "can not be used with http_server.tls")
         self.port("grpc_api.port", self.config.grpc_api.port)
+        self.non_negative(
+            "channel.idempotent_result_ttl", self.config.channel.idempotent_result_ttl
+        )
         # Server-api §2.3 / §12.2: `transport` or empty; anything else is a startup error.
         self.one_of("http_api.error_mode", self.config.http_api.error_mode, ("", "transport"))
         self.one_of("grpc_api.error_mode", self.config.grpc_api.error_mode, ("", "transport"))
