@@ -52,22 +52,35 @@ class Flusher:
 
     Coalescing: everything queued since the last round leaves in one frame per client
     (JSON lines joined by ``\n``, Protobuf messages concatenated). A round runs on the next
-    loop iteration, so all input read in this one is joined. Under load the next round also
-    waits a little, a fraction of how long the last round took (at most ``max_delay``):
-    publishers on other connections get a few more request/response cycles in, and each
-    write then carries more messages. An idle server (rounds of microseconds) does not wait.
+    loop iteration, so all input read in this one is joined. When rounds keep the loop
+    busy (saturation: more than half of the time between two rounds is spent writing),
+    the next round also waits up to as long as the last one took (at most ``max_delay``):
+    publishers get more request/response cycles in, and each write (one syscall per
+    subscriber, the dominant cost) carries more messages. A server that is not saturated
+    does not wait, so its latency is not traded away.
     """
 
-    __slots__ = ("_delay", "_dirty", "_loop", "_scheduled", "before_round", "max_delay")
+    __slots__ = (
+        "_delay",
+        "_dirty",
+        "_last_start",
+        "_loop",
+        "_scheduled",
+        "before_round",
+        "max_delay",
+    )
 
-    DELAY_FRACTION = 0.05
-    """Wait this fraction of the last round's duration before the next round."""
+    DELAY_FRACTION = 1.0
+    """When saturated, wait this fraction of the last round's duration."""
+    SATURATED = 0.5
+    """Share of the time between two rounds spent writing above which we are saturated."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_delay: float = 0.005) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_delay: float = 0.05) -> None:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
         self._delay = 0.0
+        self._last_start = 0.0
         self.max_delay = max_delay
         """Upper bound of the added wait, seconds (0 disables it)."""
         self.before_round: Callable[[], None] = lambda: None
@@ -104,7 +117,13 @@ class Flusher:
             except Exception:
                 logger.exception("flush failed")
         spent = self._loop.time() - started
-        self._delay = min(self.max_delay, spent * self.DELAY_FRACTION)
+        # The wait we added ourselves does not count as idle time.
+        period = started - self._last_start - self._delay
+        self._last_start = started
+        if period > 0 and spent / period > self.SATURATED:
+            self._delay = min(self.max_delay, spent * self.DELAY_FRACTION)
+        else:
+            self._delay = 0.0
 
 
 class Timed(Protocol):
