@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import jwt
 import pytest
@@ -34,31 +34,21 @@ import websockets
 from aiohttp import web
 from centrifuge import (
     Client,
-    ClientEventHandler,
-    ConnectedContext,
     DisconnectedContext,
-    ErrorContext,
-    JoinContext,
-    PublicationContext,
-    ServerJoinContext,
-    ServerPublicationContext,
-    ServerSubscribedContext,
-    ServerUnsubscribedContext,
     SubscribedContext,
     Subscription,
-    SubscriptionEventHandler,
     UnsubscribedContext,
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
+from sdk_events import ClientEvents, SubEvents, next_event
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
 if TYPE_CHECKING:
     from conftest import RunningServer
 
-T = TypeVar("T")
 TIMEOUT = 5.0
 HERE = Path(__file__).resolve().parent
 
@@ -301,67 +291,6 @@ def insecure_server(
 
 # ---------------------------------------------------------------------------
 # clients
-
-
-async def next_event(queue: asyncio.Queue[T], timeout: float = TIMEOUT) -> T:
-    """The next event of ``queue``, or fail after ``timeout`` seconds."""
-    return await asyncio.wait_for(queue.get(), timeout)
-
-
-class ClientEvents(ClientEventHandler):
-    """Client-level SDK events (server-side subscriptions included), one queue per kind."""
-
-    def __init__(self) -> None:
-        self.connected: asyncio.Queue[ConnectedContext] = asyncio.Queue()
-        self.disconnected: asyncio.Queue[DisconnectedContext] = asyncio.Queue()
-        self.errors: asyncio.Queue[ErrorContext] = asyncio.Queue()
-        self.subscribed: asyncio.Queue[ServerSubscribedContext] = asyncio.Queue()
-        self.unsubscribed: asyncio.Queue[ServerUnsubscribedContext] = asyncio.Queue()
-        self.publications: asyncio.Queue[ServerPublicationContext] = asyncio.Queue()
-        self.joins: asyncio.Queue[ServerJoinContext] = asyncio.Queue()
-
-    async def on_connected(self, ctx: ConnectedContext) -> None:
-        self.connected.put_nowait(ctx)
-
-    async def on_disconnected(self, ctx: DisconnectedContext) -> None:
-        self.disconnected.put_nowait(ctx)
-
-    async def on_error(self, ctx: ErrorContext) -> None:
-        self.errors.put_nowait(ctx)
-
-    async def on_subscribed(self, ctx: ServerSubscribedContext) -> None:
-        self.subscribed.put_nowait(ctx)
-
-    async def on_unsubscribed(self, ctx: ServerUnsubscribedContext) -> None:
-        self.unsubscribed.put_nowait(ctx)
-
-    async def on_publication(self, ctx: ServerPublicationContext) -> None:
-        self.publications.put_nowait(ctx)
-
-    async def on_join(self, ctx: ServerJoinContext) -> None:
-        self.joins.put_nowait(ctx)
-
-
-class SubEvents(SubscriptionEventHandler):
-    """Subscription-level SDK events, one queue per kind."""
-
-    def __init__(self) -> None:
-        self.subscribed: asyncio.Queue[SubscribedContext] = asyncio.Queue()
-        self.unsubscribed: asyncio.Queue[UnsubscribedContext] = asyncio.Queue()
-        self.publications: asyncio.Queue[PublicationContext] = asyncio.Queue()
-        self.joins: asyncio.Queue[JoinContext] = asyncio.Queue()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        self.subscribed.put_nowait(ctx)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        self.unsubscribed.put_nowait(ctx)
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        self.publications.put_nowait(ctx)
-
-    async def on_join(self, ctx: JoinContext) -> None:
-        self.joins.put_nowait(ctx)
 
 
 class Clients:

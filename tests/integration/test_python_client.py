@@ -11,96 +11,23 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from centrifuge import (
     Client,
-    ClientEventHandler,
-    ConnectedContext,
-    ConnectingContext,
-    DisconnectedContext,
-    ErrorContext,
-    JoinContext,
-    LeaveContext,
-    PublicationContext,
     ReplyError,
     SubscribedContext,
-    SubscribingContext,
     Subscription,
-    SubscriptionErrorContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
 )
+from sdk_events import ClientEvents, SubEvents, next_event
 
 if TYPE_CHECKING:
     from conftest import RunningServer, ServerFactory
 
-T = TypeVar("T")
 TIMEOUT = 5.0
 
 pytestmark = pytest.mark.timeout(60)
-
-
-async def next_event(queue: asyncio.Queue[T], timeout: float = TIMEOUT) -> T:
-    """The next event of ``queue``, or fail after ``timeout`` seconds."""
-    return await asyncio.wait_for(queue.get(), timeout)
-
-
-class ClientEvents(ClientEventHandler):
-    """Client-level SDK events, one queue per kind."""
-
-    def __init__(self) -> None:
-        self.connecting: asyncio.Queue[ConnectingContext] = asyncio.Queue()
-        self.connected: asyncio.Queue[ConnectedContext] = asyncio.Queue()
-        self.disconnected: asyncio.Queue[DisconnectedContext] = asyncio.Queue()
-        self.errors: asyncio.Queue[ErrorContext] = asyncio.Queue()
-
-    async def on_connecting(self, ctx: ConnectingContext) -> None:
-        self.connecting.put_nowait(ctx)
-
-    async def on_connected(self, ctx: ConnectedContext) -> None:
-        self.connected.put_nowait(ctx)
-
-    async def on_disconnected(self, ctx: DisconnectedContext) -> None:
-        self.disconnected.put_nowait(ctx)
-
-    async def on_error(self, ctx: ErrorContext) -> None:
-        self.errors.put_nowait(ctx)
-
-
-class SubEvents(SubscriptionEventHandler):
-    """Subscription-level SDK events, one queue per kind."""
-
-    def __init__(self) -> None:
-        self.subscribing: asyncio.Queue[SubscribingContext] = asyncio.Queue()
-        self.subscribed: asyncio.Queue[SubscribedContext] = asyncio.Queue()
-        self.unsubscribed: asyncio.Queue[UnsubscribedContext] = asyncio.Queue()
-        self.publications: asyncio.Queue[PublicationContext] = asyncio.Queue()
-        self.joins: asyncio.Queue[JoinContext] = asyncio.Queue()
-        self.leaves: asyncio.Queue[LeaveContext] = asyncio.Queue()
-        self.errors: asyncio.Queue[SubscriptionErrorContext] = asyncio.Queue()
-
-    async def on_subscribing(self, ctx: SubscribingContext) -> None:
-        self.subscribing.put_nowait(ctx)
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        self.subscribed.put_nowait(ctx)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        self.unsubscribed.put_nowait(ctx)
-
-    async def on_publication(self, ctx: PublicationContext) -> None:
-        self.publications.put_nowait(ctx)
-
-    async def on_join(self, ctx: JoinContext) -> None:
-        self.joins.put_nowait(ctx)
-
-    async def on_leave(self, ctx: LeaveContext) -> None:
-        self.leaves.put_nowait(ctx)
-
-    async def on_error(self, ctx: SubscriptionErrorContext) -> None:
-        self.errors.put_nowait(ctx)
 
 
 def channel(prefix: str = "py") -> str:

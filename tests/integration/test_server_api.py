@@ -20,29 +20,19 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import cent
 import pytest
 from centrifuge import (
     Client,
-    ClientEventHandler,
-    ConnectedContext,
-    ConnectingContext,
-    DisconnectedContext,
-    ServerPublicationContext,
-    ServerSubscribedContext,
-    ServerUnsubscribedContext,
-    SubscribedContext,
-    SubscriptionEventHandler,
-    UnsubscribedContext,
 )
 from conftest import default_config, run_server
+from sdk_events import ClientEvents, SubEvents, next_event
 
 if TYPE_CHECKING:
     from conftest import RunningServer, ServerFactory
 
-T = TypeVar("T")
 TIMEOUT = 5.0
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,10 +82,6 @@ def sync_client(server: RunningServer, key: str | None = None) -> cent.Client:
     return cent.Client(f"{server.http_url}/api", key if key is not None else server.api_key)
 
 
-async def next_event(queue: asyncio.Queue[T], timeout: float = TIMEOUT) -> T:
-    return await asyncio.wait_for(queue.get(), timeout)
-
-
 # --------------------------------------------------------------------------- raw HTTP
 
 
@@ -132,50 +118,6 @@ def http_json(server: RunningServer, path: str, params: Any, **kwargs: Any) -> A
 
 
 # --------------------------------------------------------------------------- live clients
-
-
-class ClientEvents(ClientEventHandler):
-    """Client-level events, including server-side subscriptions."""
-
-    def __init__(self) -> None:
-        self.connecting: asyncio.Queue[ConnectingContext] = asyncio.Queue()
-        self.connected: asyncio.Queue[ConnectedContext] = asyncio.Queue()
-        self.disconnected: asyncio.Queue[DisconnectedContext] = asyncio.Queue()
-        self.subscribed: asyncio.Queue[ServerSubscribedContext] = asyncio.Queue()
-        self.unsubscribed: asyncio.Queue[ServerUnsubscribedContext] = asyncio.Queue()
-        self.publications: asyncio.Queue[ServerPublicationContext] = asyncio.Queue()
-
-    async def on_connecting(self, ctx: ConnectingContext) -> None:
-        self.connecting.put_nowait(ctx)
-
-    async def on_connected(self, ctx: ConnectedContext) -> None:
-        self.connected.put_nowait(ctx)
-
-    async def on_disconnected(self, ctx: DisconnectedContext) -> None:
-        self.disconnected.put_nowait(ctx)
-
-    async def on_subscribed(self, ctx: ServerSubscribedContext) -> None:
-        self.subscribed.put_nowait(ctx)
-
-    async def on_unsubscribed(self, ctx: ServerUnsubscribedContext) -> None:
-        self.unsubscribed.put_nowait(ctx)
-
-    async def on_publication(self, ctx: ServerPublicationContext) -> None:
-        self.publications.put_nowait(ctx)
-
-
-class SubEvents(SubscriptionEventHandler):
-    """Events of one client-side subscription."""
-
-    def __init__(self) -> None:
-        self.subscribed: asyncio.Queue[SubscribedContext] = asyncio.Queue()
-        self.unsubscribed: asyncio.Queue[UnsubscribedContext] = asyncio.Queue()
-
-    async def on_subscribed(self, ctx: SubscribedContext) -> None:
-        self.subscribed.put_nowait(ctx)
-
-    async def on_unsubscribed(self, ctx: UnsubscribedContext) -> None:
-        self.unsubscribed.put_nowait(ctx)
 
 
 class Live:
