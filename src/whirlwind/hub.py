@@ -486,12 +486,7 @@ class Hub:
         for key, group in list(subs.groups.items()):
             message = encodings.message(key, group.values())
             if message is not None:
-                batch = subs.batch.get(key)
-                if batch is None:
-                    batch = subs.batch[key] = []
-                    if len(subs.batch) == 1:
-                        self._mark_dirty(subs)
-                batch.append(message)
+                self._add_to_batch(subs, key, message)
         for cid, client in list(subs.pending.items()):
             variant = _Variant.FULL if cid in subs.negotiated else _Variant.PLAIN
             message = encodings.message((client.codec, variant), (client,))
@@ -508,12 +503,7 @@ class Hub:
             message = _encode_plain(codec, channel, publication, group.values())
             if message is not None:
                 encoded[codec] = message
-                batch = subs.batch.get(key)
-                if batch is None:
-                    batch = subs.batch[key] = []
-                    if len(subs.batch) == 1:
-                        self._mark_dirty(subs)
-                batch.append(message)
+                self._add_to_batch(subs, key, message)
         for client in list(subs.pending.values()):
             codec = client.codec
             message = encoded.get(codec)
@@ -523,6 +513,15 @@ class Hub:
                     continue
                 encoded[codec] = message
             client.deliver_publication(channel, publication, message)
+
+    def _add_to_batch(self, subs: _ChannelSubscribers, key: _Group, message: bytes) -> None:
+        """Queue an encoded publication for the next round (a channel is marked once)."""
+        batch = subs.batch.get(key)
+        if batch is None:
+            batch = subs.batch[key] = []
+            if len(subs.batch) == 1:
+                self._mark_dirty(subs)
+        batch.append(message)
 
     def _mark_dirty(self, subs: _ChannelSubscribers) -> None:
         if not self._dirty:
