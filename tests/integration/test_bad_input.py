@@ -27,7 +27,7 @@ from whirlwind.protocol import client_pb2 as pb
 from whirlwind.protocol.protobuf_codec import encode_varint
 
 if TYPE_CHECKING:
-    from conftest import RunningServer, ServerFactory
+    from harness import RunningServer, ServerFactory
 
 TIMEOUT = 5.0
 

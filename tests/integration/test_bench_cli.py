@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from harness import RunningServer
 
 
 async def test_bench_reports_every_delivery(server: RunningServer) -> None:

@@ -24,8 +24,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -41,35 +39,22 @@ from centrifuge import (
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from harness import deep_merge, default_config, run_server
 from jwt.algorithms import RSAAlgorithm
 from sdk_events import ClientEvents, SubEvents, next_event
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from harness import RunningServer
 
 TIMEOUT = 5.0
-HERE = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.timeout(60)
 
 
 # ---------------------------------------------------------------------------
 # servers (one per config, module-scoped)
-
-
-def _conftest(config: pytest.Config) -> ModuleType:
-    """The integration conftest module as pytest loaded it (all conftests share one name)."""
-    path = HERE / "conftest.py"
-    plugin = config.pluginmanager.get_plugin(str(path))
-    if plugin is None:
-        for candidate in config.pluginmanager.get_plugins():
-            file = getattr(candidate, "__file__", None)
-            if file and Path(file).resolve() == path:
-                plugin = candidate
-    assert isinstance(plugin, ModuleType), f"conftest {path} not loaded"
-    return plugin
 
 
 @contextlib.contextmanager
@@ -82,13 +67,12 @@ def _server(
 ) -> Iterator[RunningServer]:
     """``default_config()`` merged with ``overrides``; ``namespaces`` are added to the
     default ones (replacing a default namespace of the same name)."""
-    integration = _conftest(config)
-    merged = integration.deep_merge(integration.default_config(), overrides)
+    merged = deep_merge(default_config(), overrides)
     names = {ns["name"] for ns in namespaces}
     merged["channel"]["namespaces"] = [
         ns for ns in merged["channel"]["namespaces"] if ns["name"] not in names
     ] + list(namespaces)
-    with integration.run_server(factory.mktemp(name), merged) as running:
+    with run_server(factory.mktemp(name), merged) as running:
         yield running
 
 

@@ -17,7 +17,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,12 +29,13 @@ from centrifuge import (
     SubscribedContext,
     SubscriptionEventHandler,
 )
+from harness import default_config, run_server, skip_or_fail
 from websockets.asyncio.client import ClientConnection
 
 from whirlwind.protocol import fossil
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from harness import RunningServer
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
@@ -71,25 +71,14 @@ NAMESPACES = [
 ]
 
 
-def _conftest(config: pytest.Config, directory: Path) -> ModuleType:
-    """The conftest module pytest loaded from ``directory`` (they all share one name)."""
-    path = directory / "conftest.py"
-    for candidate in config.pluginmanager.get_plugins():
-        file = getattr(candidate, "__file__", None)
-        if file and Path(file).resolve() == path and isinstance(candidate, ModuleType):
-            return candidate
-    raise AssertionError(f"conftest {path} not loaded")
-
-
 @pytest.fixture(scope="module")
 def server(
     pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
     """A server with delta namespaces next to the default ones."""
-    integration = _conftest(pytestconfig, HERE)
-    config = integration.default_config()
+    config = default_config()
     config["channel"]["namespaces"] = [*config["channel"]["namespaces"], *NAMESPACES]
-    with integration.run_server(tmp_path_factory.mktemp("delta"), config) as running:
+    with run_server(tmp_path_factory.mktemp("delta"), config) as running:
         yield running
 
 
@@ -161,7 +150,6 @@ def report(label: str, numbers: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="session")
 def node(pytestconfig: pytest.Config) -> str:
-    skip_or_fail = _conftest(pytestconfig, HERE.parent).skip_or_fail
     binary = shutil.which("node")
     if binary is None:
         skip_or_fail("node is not installed")

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -24,10 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from harness import deep_merge, default_config, free_port, run_server
 
 from whirlwind.api import api_pb2, api_pb2_grpc
 
-HERE = Path(__file__).resolve().parent
 GRPC_KEY = "grpc-test-key"
 AUTH = (("authorization", f"apikey {GRPC_KEY}"),)
 TRANSPORT = (*AUTH, ("x-centrifugo-error-mode", "transport"))
@@ -35,19 +34,6 @@ TIMEOUT = 10.0
 """Seconds for one call; a passing call takes milliseconds."""
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _conftest(config: pytest.Config) -> ModuleType:
-    """tests/integration/conftest.py as pytest loaded it (conftests share one name)."""
-    path = HERE / "conftest.py"
-    plugin = config.pluginmanager.get_plugin(str(path))
-    if plugin is None:
-        for candidate in config.pluginmanager.get_plugins():
-            file = getattr(candidate, "__file__", None)
-            if file and Path(file).resolve() == path:
-                plugin = candidate
-    assert isinstance(plugin, ModuleType), f"conftest {path} not loaded"
-    return plugin
 
 
 def unique(prefix: str = "grpc") -> str:
@@ -81,11 +67,10 @@ class GRPCServer:
 def _grpc_server(
     config: pytest.Config, directory: Path, grpc_api: dict[str, Any]
 ) -> Iterator[GRPCServer]:
-    integration = _conftest(config)
-    port = integration.free_port()
+    port = free_port()
     overrides = {"grpc_api": {"enabled": True, "address": "127.0.0.1", "port": port, **grpc_api}}
-    merged = integration.deep_merge(integration.default_config(), overrides)
-    with integration.run_server(directory, merged) as running:
+    merged = deep_merge(default_config(), overrides)
+    with run_server(directory, merged) as running:
         yield GRPCServer(process=running, grpc_port=port)
 
 

@@ -8,17 +8,10 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from harness import free_port
 
 if TYPE_CHECKING:
-    from conftest import ServerFactory
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from harness import ServerFactory
 
 
 def _post(port: int, key: str, body: dict[str, Any]) -> tuple[int, bytes]:
@@ -36,7 +29,7 @@ def _post(port: int, key: str, body: dict[str, Any]) -> tuple[int, bytes]:
 
 @pytest.mark.parametrize("external", [False, True])
 def test_api_on_internal_port(server_factory: ServerFactory, external: bool) -> None:
-    internal = _free_port()
+    internal = free_port()
     overrides = {"http_server": {"internal_port": internal}, "http_api": {"external": external}}
     with server_factory(overrides) as server:
         body = {"channel": "news", "data": {"x": 1}}

@@ -20,13 +20,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from harness import deep_merge, default_config, run_server, skip_or_fail
 
 HERE = Path(__file__).resolve().parent
 JS_DIR = HERE / "js"
@@ -36,19 +36,6 @@ EVENT_TIMEOUT = 10.0
 """Seconds to await one SDK event; generous, a passing test waits milliseconds."""
 
 protocol_param = pytest.mark.parametrize("protocol", PROTOCOLS)
-
-
-def _conftest(config: pytest.Config, directory: Path) -> ModuleType:
-    """The conftest module pytest loaded from ``directory`` (they all share one name)."""
-    path = directory / "conftest.py"
-    plugin = config.pluginmanager.get_plugin(str(path))
-    if plugin is None:
-        for candidate in config.pluginmanager.get_plugins():
-            file = getattr(candidate, "__file__", None)
-            if file and Path(file).resolve() == path:
-                plugin = candidate
-    assert isinstance(plugin, ModuleType), f"conftest {path} not loaded"
-    return plugin
 
 
 def unique(prefix: str) -> str:
@@ -177,7 +164,6 @@ StartClient = Callable[..., Awaitable[NodeClient]]
 @pytest.fixture(scope="session")
 def node_modules(pytestconfig: pytest.Config) -> Path:
     """The ``node`` binary, once ``js/node_modules`` holds centrifuge and ws."""
-    skip_or_fail = _conftest(pytestconfig, HERE.parent).skip_or_fail
     node = shutil.which("node")
     if node is None:
         skip_or_fail("node is not installed")
@@ -244,9 +230,8 @@ async def api(server: Any, method: str, params: dict[str, Any]) -> dict[str, Any
 def _server(
     config: pytest.Config, factory: pytest.TempPathFactory, name: str, overrides: dict[str, Any]
 ) -> Iterator[Any]:
-    integration = _conftest(config, HERE)
-    merged = integration.deep_merge(integration.default_config(), overrides)
-    with integration.run_server(factory.mktemp(name), merged) as running:
+    merged = deep_merge(default_config(), overrides)
+    with run_server(factory.mktemp(name), merged) as running:
         yield running
 
 

@@ -23,7 +23,7 @@ from centrifuge import (
 from sdk_events import ClientEvents, SubEvents, next_event
 
 if TYPE_CHECKING:
-    from conftest import RunningServer, ServerFactory
+    from harness import RunningServer, ServerFactory
 
 TIMEOUT = 5.0
 

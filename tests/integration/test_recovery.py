@@ -39,10 +39,11 @@ from centrifuge import (
     SubscriptionEventHandler,
 )
 from fault_proxy import FaultProxy
-from test_js_client import JS_DIR, RUNNER, NodeClient, _conftest, node_modules  # noqa: F401
+from harness import deep_merge, default_config, run_server
+from test_js_client import JS_DIR, RUNNER, NodeClient, node_modules  # noqa: F401
 
 if TYPE_CHECKING:
-    from conftest import RunningServer
+    from harness import RunningServer
 
 HERE = Path(__file__).resolve().parent
 GET_STATE = JS_DIR / "get_state.mjs"
@@ -95,9 +96,8 @@ def overrides(**client: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def started(config: pytest.Config, directory: Path, extra: dict[str, Any]) -> Iterator[Any]:
-    integration = _conftest(config, HERE)
-    merged = integration.deep_merge(integration.default_config(), extra)
-    with integration.run_server(directory, merged) as running:
+    merged = deep_merge(default_config(), extra)
+    with run_server(directory, merged) as running:
         yield running
 
 

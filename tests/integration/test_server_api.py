@@ -19,19 +19,18 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import cent
 import pytest
 from centrifuge import (
     Client,
 )
-from conftest import default_config, run_server
+from harness import default_config, run_server, skip_or_fail
 from sdk_events import ClientEvents, SubEvents, next_event
 
 if TYPE_CHECKING:
-    from conftest import RunningServer, ServerFactory
+    from harness import RunningServer, ServerFactory
 
 TIMEOUT = 5.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,16 +60,6 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
     """One server for the module's tests (each test uses its own channels and users)."""
     with run_server(tmp_path_factory.mktemp("api"), api_config()) as running:
         yield running
-
-
-def root_conftest(config: pytest.Config) -> ModuleType:
-    """``tests/conftest.py`` as pytest loaded it (every conftest module is named conftest)."""
-    path = ROOT / "tests" / "conftest.py"
-    for plugin in config.pluginmanager.get_plugins():
-        file = getattr(plugin, "__file__", None)
-        if file and Path(file).resolve() == path:
-            return cast(ModuleType, plugin)
-    raise LookupError(path)
 
 
 def name(prefix: str = "api") -> str:
@@ -588,7 +577,7 @@ def test_openapi_served(api_server: RunningServer) -> None:
 def test_readme_curl_example(api_server: RunningServer, pytestconfig: pytest.Config) -> None:
     """The README's curl line, with the test key and port, publishes."""
     if shutil.which("curl") is None:
-        root_conftest(pytestconfig).skip_or_fail("curl is not installed")
+        skip_or_fail("curl is not installed")
     readme = (ROOT / "README.md").read_text()
     match = re.search(r"(curl -s -H 'X-API-Key: KEY'.*?/api/publish)", readme, re.DOTALL)
     assert match, "README lost its curl example"
