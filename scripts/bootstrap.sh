@@ -17,9 +17,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 stamp="$VENV/.whirlwind-installed"
-want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $EXTRAS"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+hash="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+# The stamp holds the pyproject hash and the extras installed with it; an install that
+# already has the requested extras (scripts/test installs more than scripts/serve) is kept.
+installed_hash="" installed_extras=""
+if [ -f "$stamp" ]; then read -r installed_hash installed_extras < "$stamp" || true; fi
+missing=""
+for extra in ${EXTRAS//,/ }; do
+  case ",$installed_extras," in *",$extra,"*) ;; *) missing=1 ;; esac
+done
+if [ "$installed_hash" != "$hash" ] || [ -n "$missing" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e "$ROOT${EXTRAS:+[$EXTRAS]}"
-  echo "$want" > "$stamp"
+  echo "$hash $EXTRAS" > "$stamp"
 fi
