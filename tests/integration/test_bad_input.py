@@ -163,6 +163,13 @@ class Watcher:
         data = await asyncio.wait_for(self.publications.get(), TIMEOUT)
         assert data == {"m": marker}
 
+    async def closed_by_server(self, timeout: float = TIMEOUT) -> tuple[int | None, str | None]:
+        """Wait until the server closes the watcher (its reader task owns ``recv``)."""
+        assert self.ws is not None and self._reader is not None
+        async with asyncio.timeout(timeout):
+            await self._reader
+        return self.ws.close_code, self.ws.close_reason
+
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
@@ -389,7 +396,6 @@ async def test_sigterm_closes_clients_with_3001(server_factory: ServerFactory) -
         assert "connect" in await connect_json(ws, srv.token("42"))
         stopping = asyncio.create_task(asyncio.to_thread(srv.stop))
         assert await closed(ws, timeout=15) == (3001, "shutdown")
-        assert watcher.ws is not None
-        assert await closed(watcher.ws, timeout=15) == (3001, "shutdown")
+        assert await watcher.closed_by_server(timeout=15) == (3001, "shutdown")
         assert await stopping == 0
         await watcher.close()
