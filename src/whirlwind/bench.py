@@ -6,20 +6,27 @@ through the server HTTP API (``POST /api/publish``) or a client connection's ``p
 command, at a fixed rate or as fast as a closed loop allows. It reports the connect rate,
 delivered messages per second, publish→receive latency percentiles and errors.
 
+Hold mode (``--hold SECONDS``) publishes nothing: the clients stay connected and idle,
+answering the server's pings, and the run reports the connections dropped, the pings
+answered and, given the server's pid, its RSS growth per connection.
+
 Cheap enough to keep up with a fast server from one process: subscribers are raw asyncio
 protocols with a minimal WebSocket client (server frames are unmasked, client frames use
 the all-zero mask), a frame's publications are counted with ``bytes.count`` and only the
 last one of each frame is parsed (its ``seq`` and ``ts``), so the per-message work is done
-in C. Every run is bounded in time and stops by itself.
+in C. No task per connection: a fixed pool of workers connects, and an idle subscriber
+costs its protocol object and transport. Every run is bounded in time and stops by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import ipaddress
 import math
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -37,6 +44,9 @@ _DIGITS = re.compile(rb"\d+")
 _PUB = b'"pub":'
 _SEQ = b'"seq":'
 _TS = b'"ts":'
+_PONG = b'"pong":true'
+_FD_RESERVE = 64
+"""Descriptors kept for everything but the clients (stdio, publishers, the event loop)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,6 +82,10 @@ class BenchOptions:
     """Local addresses to spread connections over (127.0.0.2, …: ~28k ports each)."""
     timeout: float = 10.0
     """Connect/handshake timeout per client and the API request timeout."""
+    hold: float = 0.0
+    """Hold mode: keep the clients idle this many seconds instead of publishing."""
+    server_pid: int | None = None
+    """Server process whose RSS is read from ``/proc`` before connecting and after holding."""
 
 
 @dataclass(slots=True)
@@ -92,6 +106,19 @@ class BenchResult:
     delivered_pct: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=dict)
     disconnects: int = 0
+    """Connections closed by the server (a close frame or EOF) after subscribing."""
+    hold_seconds: float = 0.0
+    pings_answered: int = 0
+    """Protocol pings (``{}``) answered with a pong, from connecting to the end of the run."""
+    clients_pinged: int = 0
+    """Clients that answered at least one ping."""
+    server_rss_baseline_kb: int | None = None
+    server_rss_connected_kb: int | None = None
+    server_rss_end_kb: int | None = None
+    kb_per_connection: float | None = None
+    """(server RSS at the end − baseline) / connections still open at the end."""
+    bench_rss_kb: int | None = None
+    """This process's own RSS at the end of the run."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -151,11 +178,12 @@ def _number_after(data: bytes, key: bytes, start: int) -> int | None:
 class _Stats:
     """Counters shared by every subscriber (one event loop: no locks)."""
 
-    __slots__ = ("delivered", "disconnects", "errors", "latencies", "sample")
+    __slots__ = ("delivered", "disconnects", "errors", "latencies", "pings", "sample")
 
     def __init__(self) -> None:
         self.delivered = 0
         self.disconnects = 0
+        self.pings = 0
         self.errors: list[str] = []
         self.latencies: list[float] = []
         self.sample = False
@@ -163,7 +191,24 @@ class _Stats:
 
 
 class _Subscriber(asyncio.Protocol):
-    """One raw WebSocket client: connect, subscribe, count publications, answer pings."""
+    """One raw WebSocket client: connect, subscribe, count publications, answer pings.
+
+    Slotted and trimmed after the handshake: hold mode keeps 100,000 of them.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_commands",
+        "_host",
+        "_open",
+        "_path",
+        "_pong",
+        "_stats",
+        "last_seq",
+        "pings",
+        "ready",
+        "transport",
+    )
 
     def __init__(self, stats: _Stats, host: str, path: str, commands: bytes) -> None:
         self._stats = stats
@@ -172,9 +217,12 @@ class _Subscriber(asyncio.Protocol):
         self._commands = commands
         self._buffer = bytearray()
         self._open = False
+        self._pong = False
+        """Whether the connect reply asked for pongs (``"pong": true``)."""
         self.transport: asyncio.Transport | None = None
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.last_seq = -1
+        self.pings = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
@@ -203,6 +251,7 @@ class _Subscriber(asyncio.Protocol):
             self._open = True
             assert self.transport is not None
             self.transport.write(_frame(self._commands))
+            self._commands = b""
         for opcode, payload in parse_frames(buffer):
             if opcode == 0x1 or opcode == 0x0:
                 self._text(payload)
@@ -225,11 +274,18 @@ class _Subscriber(asyncio.Protocol):
                 ts = _number_after(payload, _TS, last)
                 if ts is not None:
                     stats.latencies.append((time.time_ns() - ts) / 1e6)
-        if payload == b"{}" or payload.endswith(b"\n{}") or payload.startswith(b"{}\n"):
-            # Client protocol §7: answer the server's ping with an empty command.
+        # Client protocol §7: a ping is an empty reply; answer it with an empty command when
+        # the connect reply had "pong": true.
+        if self._pong and (
+            payload == b"{}" or payload.endswith(b"\n{}") or payload.startswith(b"{}\n")
+        ):
             assert self.transport is not None
             self.transport.write(_frame(b"{}"))
+            self.pings += 1
+            stats.pings += 1
         if not self.ready.done():
+            if _PONG in payload:
+                self._pong = True
             if b'"error"' in payload:
                 self._fail(f"refused: {payload[:200].decode(errors='replace')}")
             elif b'"subscribe":{' in payload or b'"subscribe":{}' in payload:
@@ -333,40 +389,59 @@ class Bench:
         subscribe = {"id": 2, "subscribe": {"channel": self.options.channel}}
         return orjson.dumps(connect) + b"\n" + orjson.dumps(subscribe)
 
-    async def _connect_one(self, index: int, semaphore: asyncio.Semaphore) -> None:
+    async def _connect_one(self, index: int) -> None:
         options = self.options
         url = urllib.parse.urlsplit(options.url)
-        host = url.hostname or "127.0.0.1"
-        port = url.port or 80
         path = url.path + (f"?{url.query}" if url.query else "")
         local = (options.sources[index % len(options.sources)], 0) if options.sources else None
         loop = asyncio.get_running_loop()
-        async with semaphore:
-            try:
-                async with asyncio.timeout(options.timeout):
-                    _, protocol = await loop.create_connection(
-                        lambda: _Subscriber(
-                            self.stats, url.netloc, path or "/", self._commands(index)
-                        ),
-                        host,
-                        port,
-                        local_addr=local,
-                    )
-                    await protocol.ready
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                self.result.connect_errors += 1
-                if len(self.result.errors) < 20:
-                    self.result.errors.append(f"client {index}: {exc or type(exc).__name__}")
-                return
+        try:
+            async with asyncio.timeout(options.timeout):
+                _, protocol = await loop.create_connection(
+                    lambda: _Subscriber(self.stats, url.netloc, path or "/", self._commands(index)),
+                    url.hostname or "127.0.0.1",
+                    url.port or 80,
+                    local_addr=local,
+                )
+                await protocol.ready
+        except (OSError, TimeoutError, ConnectionError) as exc:
+            self.result.connect_errors += 1
+            if len(self.result.errors) < 20:
+                self.result.errors.append(f"client {index}: {exc or type(exc).__name__}")
+            return
         self.subscribers.append(protocol)
 
     async def connect(self) -> None:
-        """Connect and subscribe every client."""
+        """Connect and subscribe every client, ``connect_concurrency`` at a time."""
+        options = self.options
         started = time.perf_counter()
-        semaphore = asyncio.Semaphore(self.options.connect_concurrency)
-        await asyncio.gather(
-            *(self._connect_one(i, semaphore) for i in range(self.options.clients))
-        )
+        indices = iter(range(options.clients))
+
+        async def worker() -> None:
+            # One shared iterator: each worker takes the next client when it is free.
+            for index in indices:
+                await self._connect_one(index)
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(1.0)
+                elapsed = time.perf_counter() - started
+                self._say(
+                    f"{elapsed:5.1f}s connected {len(self.subscribers):,}/{options.clients:,} "
+                    f"({len(self.subscribers) / elapsed:,.0f}/s, "
+                    f"{self.result.connect_errors} errors)"
+                )
+
+        reporter = asyncio.create_task(report())
+        try:
+            await asyncio.gather(
+                *(
+                    worker()
+                    for _ in range(max(1, min(options.connect_concurrency, options.clients)))
+                )
+            )
+        finally:
+            reporter.cancel()
         result = self.result
         result.connected = len(self.subscribers)
         result.connect_seconds = time.perf_counter() - started
@@ -448,15 +523,23 @@ class Bench:
         return publish
 
     async def run(self) -> BenchResult:
-        """Connect, publish for warm-up plus the window, and measure."""
+        """Connect, then publish for warm-up plus the window (or hold), and measure."""
         options = self.options
-        await self.connect()
         result = self.result
+        result.server_rss_baseline_kb = self._server_rss()
+        await self.connect()
+        result.server_rss_connected_kb = self._server_rss()
         self._say(
             f"connected {result.connected}/{options.clients} in {result.connect_seconds:.1f}s "
             f"({result.connect_rate:,.0f}/s, {result.connect_errors} errors)"
         )
         if not self.subscribers:
+            return result
+        if options.hold > 0:
+            try:
+                await self._hold()
+            finally:
+                self._close_subscribers()
             return result
         if options.publish_via == "client":
             publish = await self._client_publish()
@@ -469,10 +552,47 @@ class Bench:
                 closed = close()
                 if asyncio.iscoroutine(closed):
                     await closed
+        self._close_subscribers()
+        return result
+
+    def _close_subscribers(self) -> None:
         for subscriber in self.subscribers:
             if subscriber.transport is not None:
                 subscriber.transport.close()
-        return result
+
+    def _server_rss(self) -> int | None:
+        pid = self.options.server_pid
+        return None if pid is None else read_rss_kb(pid)
+
+    async def _hold(self) -> None:
+        """Keep every client idle for ``hold`` seconds; pings are answered as they come."""
+        options = self.options
+        stats = self.stats
+        result = self.result
+        start = time.perf_counter()
+        deadline = start + options.hold
+        # Enough lines to follow a long hold without flooding the terminal.
+        every = 1.0 if options.hold <= 20 else 10.0
+        while (now := time.perf_counter()) < deadline:
+            await asyncio.sleep(min(every, deadline - now))
+            rss = self._server_rss()
+            self._say(
+                f"{time.perf_counter() - start:5.1f}s hold: "
+                f"{result.connected - stats.disconnects:,} open, {stats.disconnects} dropped, "
+                f"{stats.pings:,} pings answered"
+                + ("" if rss is None else f", server RSS {rss / 1024:,.1f} MB")
+            )
+        result.hold_seconds = time.perf_counter() - start
+        result.disconnects = stats.disconnects
+        result.pings_answered = stats.pings
+        result.clients_pinged = sum(1 for s in self.subscribers if s.pings)
+        result.server_rss_end_kb = self._server_rss()
+        result.bench_rss_kb = read_rss_kb(os.getpid())
+        held = result.connected - result.disconnects
+        if result.server_rss_end_kb is not None and result.server_rss_baseline_kb is not None:
+            growth = result.server_rss_end_kb - result.server_rss_baseline_kb
+            result.kb_per_connection = round(growth / held, 2) if held else None
+        result.errors.extend(stats.errors)
 
     async def _measure(self, publish: Callable[..., Any]) -> None:
         options = self.options
@@ -559,12 +679,124 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def read_rss_kb(pid: int) -> int | None:
+    """A process's resident set size in KiB (``VmRSS`` in ``/proc/PID/status``).
+
+    Returns:
+        None when the process is gone or ``/proc`` is unavailable.
+    """
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def parse_source_addresses(text: str) -> tuple[str, ...]:
+    """Expand ``127.0.0.2-127.0.0.9`` ranges and comma lists into addresses.
+
+    Raises:
+        ValueError: an address is malformed or a range runs backwards.
+    """
+    addresses: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        low = ipaddress.ip_address(first.strip())
+        high = ipaddress.ip_address(last.strip()) if last else low
+        if high.version != low.version or int(high) < int(low):
+            raise ValueError(f"bad address range: {part}")
+        addresses.extend(str(low + offset) for offset in range(int(high) - int(low) + 1))
+    return tuple(addresses)
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` to the hard limit; return the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def _ephemeral_ports() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            low, high = map(int, ports.read().split())
+    except (OSError, ValueError):
+        return 28232  # Linux's default range, 32768-60999
+    return high - low + 1
+
+
+def capacity_problems(options: BenchOptions) -> list[str]:
+    """Why this process cannot open ``options.clients`` connections (empty: it can).
+
+    Raises the open-files soft limit to the hard limit first: each client is a descriptor,
+    and each source address offers one ephemeral port range.
+    """
+    problems: list[str] = []
+    limit = raise_open_files_limit()
+    needed = options.clients + _FD_RESERVE
+    if needed > limit:
+        problems.append(
+            f"{options.clients:,} clients need about {needed:,} open files but this process "
+            f"may open {limit:,} (RLIMIT_NOFILE hard limit); raise it (`ulimit -Hn`, needs "
+            "root or CAP_SYS_RESOURCE) or split the clients over several bench processes"
+        )
+    ports = _ephemeral_ports()
+    per_address = math.ceil(options.clients / max(1, len(options.sources)))
+    if per_address > ports:
+        problems.append(
+            f"{per_address:,} connections per source address exceed the {ports:,} ephemeral "
+            "ports of one address; spread them with --source-addresses "
+            "(e.g. 127.0.0.2-127.0.0.9)"
+        )
+    return problems
+
+
 def summary_table(result: BenchResult) -> str:
-    """The human summary printed at the end of a run."""
-    lat = result.latency_ms
+    """The human summary printed at the end of a run (publish or hold mode)."""
     rows = [
         ("clients connected", f"{result.connected:,} / {result.clients:,}"),
         ("connect rate", f"{result.connect_rate:,.0f} /s ({result.connect_errors} errors)"),
+    ]
+    if result.hold_seconds:
+        rows += _hold_rows(result)
+    else:
+        rows += _publish_rows(result)
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _hold_rows(result: BenchResult) -> list[tuple[str, str]]:
+    def mb(kb: int | None) -> str:
+        return "n/a" if kb is None else f"{kb / 1024:,.1f} MB"
+
+    per_connection = result.kb_per_connection
+    return [
+        ("held idle", f"{result.hold_seconds:.0f} s"),
+        ("dropped", str(result.disconnects)),
+        (
+            "pings answered",
+            f"{result.pings_answered:,} ({result.clients_pinged:,} clients pinged)",
+        ),
+        ("server RSS baseline", mb(result.server_rss_baseline_kb)),
+        ("server RSS connected", mb(result.server_rss_connected_kb)),
+        ("server RSS end", mb(result.server_rss_end_kb)),
+        ("KB per connection", "n/a" if per_connection is None else f"{per_connection:.2f}"),
+        ("bench RSS", mb(result.bench_rss_kb)),
+    ]
+
+
+def _publish_rows(result: BenchResult) -> list[tuple[str, str]]:
+    lat = result.latency_ms
+    return [
         ("publications", f"{result.published:,} ({result.publish_rate:,.1f} /s)"),
         ("delivered", f"{result.delivered_per_second:,.0f} msgs/s"),
         ("delivered %", f"{result.delivered_pct:.2f}"),
@@ -575,12 +807,15 @@ def summary_table(result: BenchResult) -> str:
         ("publish errors", str(result.publish_errors)),
         ("disconnects", str(result.disconnects)),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
 def run_bench(options: BenchOptions, *, as_json: bool = False, out: TextIO = sys.stdout) -> int:
     """Run one benchmark (on uvloop when available) and print the result; exit status."""
+    problems = capacity_problems(options)
+    if problems:
+        for problem in problems:
+            sys.stderr.write(f"error: {problem}\n")
+        return 2
     bench = Bench(options, progress=sys.stderr)
     try:
         import uvloop
@@ -594,4 +829,6 @@ def run_bench(options: BenchOptions, *, as_json: bool = False, out: TextIO = sys
         out.write(summary_table(result) + "\n")
         for error in result.errors[:5]:
             out.write(f"error: {error}\n")
+    if options.hold > 0:
+        return 0 if result.connected and not result.disconnects else 1
     return 0 if result.connected and not result.publish_errors else 1

@@ -410,18 +410,40 @@ def version() -> None:
 )
 @click.option("--connect-concurrency", default=200, show_default=True)
 @click.option(
+    "--source-addresses",
     "--source",
     "sources",
     multiple=True,
-    help="local address to connect from (repeat: 127.0.0.2 127.0.0.3 …)",
+    help="local addresses to connect from, round-robin: 127.0.0.2-127.0.0.9 or a comma "
+    "list (repeatable; one address offers ~28k ephemeral ports)",
 )
 @click.option("--timeout", default=10.0, show_default=True, help="per-connect/request timeout")
+@click.option(
+    "--hold",
+    default=0.0,
+    metavar="SECONDS",
+    help="hold mode: publish nothing, keep the clients idle this long answering pings",
+)
+@click.option(
+    "--server-pid",
+    type=int,
+    default=None,
+    help="server process to read RSS from (hold mode: KB per connection)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object")
 def bench(as_json: bool, sources: tuple[str, ...], **options: Any) -> None:
-    """Load-test a Centrifugo-compatible server: connect, subscribe, publish, measure."""
-    from whirlwind.bench import BenchOptions, run_bench
+    """Load-test a Centrifugo-compatible server: connect, subscribe, publish, measure.
 
-    sys.exit(run_bench(BenchOptions(sources=sources, **options), as_json=as_json))
+    With --hold, measure idle connections instead: connected, dropped, pings answered and
+    (with --server-pid) the server's RSS per connection.
+    """
+    from whirlwind.bench import BenchOptions, parse_source_addresses, run_bench
+
+    try:
+        addresses = tuple(a for text in sources for a in parse_source_addresses(text))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--source-addresses") from exc
+    sys.exit(run_bench(BenchOptions(sources=addresses, **options), as_json=as_json))
 
 
 # --------------------------------------------------------------------------- helpers
