@@ -1,8 +1,8 @@
 """The composition root: builds the node, mounts every HTTP endpoint, runs and stops.
 
-Only this module and ``cli.py`` import everything (STYLE.md §1). One aiohttp application
-serves the WebSocket transport, the server API and the operational endpoints on the same
-port (client-protocol.md §1.1, channels-config.md §5.2).
+Only this module and ``cli.py`` import everything (STYLE.md §1). One HTTP front door
+(``web.py``) serves the WebSocket transport, the server API and the operational endpoints
+on the same port (client-protocol.md §1.1, channels-config.md §5.2).
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-from aiohttp import WSMsgType, web
 
 from whirlwind.api.executor import Executor
 from whirlwind.api.http import add_api_routes
@@ -28,116 +25,95 @@ from whirlwind.presence.memory import MemoryPresenceManager
 from whirlwind.protocol.json_codec import JSON_CODEC
 from whirlwind.protocol.protobuf_codec import PROTOBUF_CODEC
 from whirlwind.transports.origin import OriginChecker
-from whirlwind.transports.websocket import WebSocketTransport
+from whirlwind.transports.websocket import Handshake, WebSocketConnection, handshake
+from whirlwind.transports.ws_frames import FrameReader
+from whirlwind.web import HTTPServer, Request, Response, Route, Routes, Upgrade
 
 if TYPE_CHECKING:
     from whirlwind.api.grpc import GRPCAPIServer
 
 logger = logging.getLogger("whirlwind.node")
-access_logger = logging.getLogger("whirlwind.access")
-
-NODE_KEY = web.AppKey("node", Node)
-_PROTOBUF_SUBPROTOCOL = "centrifuge-protobuf"
 
 
-def _wants_protobuf(request: web.Request, ws: web.WebSocketResponse) -> bool:
-    # Client-protocol §1.3: the subprotocol, or ?format=protobuf / ?cf_protocol=protobuf.
-    if ws.ws_protocol == _PROTOBUF_SUBPROTOCOL:
-        return True
-    query = request.query
-    return query.get("format") == "protobuf" or query.get("cf_protocol") == "protobuf"
-
-
-def websocket_handler(
-    node: Node, origins: OriginChecker
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """The ``/connection/websocket`` handler (client-protocol.md §1.2–§1.5)."""
+def websocket_route(node: Node, origins: OriginChecker, open_: set[WebSocketConnection]) -> Route:
+    """The ``/connection/websocket`` route (client-protocol.md §1.2–§1.5)."""
     config = node.config.websocket
-    tasks: set[asyncio.Task[None]] = set()
+    loop = node.loop
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
+    def handle(request: Request) -> Response | Upgrade:
+        origin = request.headers.get("origin")
         if not origins.allowed(origin):
             logger.info("request origin not allowed: %s", origin)
-            raise web.HTTPForbidden(text="origin not allowed")
+            return Response.text("origin not allowed", 403)
         if node.shutting_down:
-            raise web.HTTPServiceUnavailable(text="shutting down")
-        ws = web.WebSocketResponse(
-            protocols=(_PROTOBUF_SUBPROTOCOL, "centrifuge-json"),
-            autoping=True,
-            max_msg_size=config.message_size_limit,
-            compress=config.compression,
+            return Response.text("shutting down", 503)
+        accepted = handshake(request, compression=config.compression)
+        if not isinstance(accepted, Handshake):
+            logger.info("bad websocket handshake: %s", accepted.body.decode(errors="replace"))
+            return accepted
+        binary = accepted.binary
+        reader = FrameReader(
+            config.message_size_limit,
+            deflate=accepted.deflate,
+            max_inflated=config.decompressed_message_size_limit,
         )
-        await ws.prepare(request)
-        raw = request.transport
-        if raw is None:  # pragma: no cover - the peer left during the handshake
-            return ws
-        binary = _wants_protobuf(request, ws)
-        transport = WebSocketTransport(ws, raw, binary=binary, tasks=tasks)
-        client = Client(
-            node, transport, PROTOBUF_CODEC if binary else JSON_CODEC, headers=request.headers
-        )
-        try:
-            async for msg in ws:
-                if msg.type is WSMsgType.TEXT:
-                    client.receive(msg.data.encode())
-                elif msg.type is WSMsgType.BINARY:
-                    client.receive(msg.data)
-                elif msg.type is WSMsgType.ERROR:
-                    logger.info(
-                        "websocket error: %s",
-                        msg.data,
-                        extra={"client": client.client_id, "user": client.user},
-                    )
-        finally:
-            client.connection_lost()
-        return ws
+        headers = request.headers
 
-    return handle
+        def connect(transport: asyncio.Transport) -> WebSocketConnection:
+            conn = WebSocketConnection(transport, reader, binary=binary, loop=loop, open_=open_)
+            conn.client = Client(
+                node, conn, PROTOBUF_CODEC if binary else JSON_CODEC, headers=headers
+            )
+            return conn
+
+        return Upgrade(accepted.head, connect)
+
+    return Route(handle, frozenset(("GET",)))
 
 
-async def health(request: web.Request) -> web.Response:
+def health(request: Request) -> Response:
     """``GET /health`` → 200 ``{}`` (channels-config.md §5.7)."""
-    return web.json_response({})
+    return Response.json(b"{}")
 
 
 @dataclass(slots=True)
 class Server:
-    """A built application and its node."""
+    """A built server: its node and the routes of each port."""
 
-    app: web.Application
     node: Node
-    grpc_api: GRPCAPIServer | None = None
-    internal_app: web.Application | None = None
+    routes: Routes
+    internal_routes: Routes | None = None
     """Served on ``http_server.internal_port`` when one is configured."""
+    grpc_api: GRPCAPIServer | None = None
+    websockets: set[WebSocketConnection] = field(default_factory=set)
+    """Open WebSocket connections (waited for at shutdown)."""
 
 
 def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Server:
-    """Build the node and the aiohttp application for ``config`` (the memory engine)."""
+    """Build the node and the routes for ``config`` (the memory engine)."""
     loop = loop or asyncio.get_running_loop()
     broker = MemoryBroker()
     presence = MemoryPresenceManager(ttl=config.engine.redis.presence_ttl)
     node = Node(config=config, broker=broker, presence=presence, loop=loop)
-    app = web.Application(client_max_size=1024**2 * 10)
-    app[NODE_KEY] = node
+    routes = Routes()
+    websockets: set[WebSocketConnection] = set()
     origins = OriginChecker(config.client.allowed_origins)
     if not config.websocket.disabled:
-        app.router.add_get(config.websocket.handler_prefix, websocket_handler(node, origins))
+        routes.add(config.websocket.handler_prefix, websocket_route(node, origins, websockets))
     # Channels-config §5.2: with an internal port, the API and the operational endpoints
     # move there; `http_api.external` keeps the API on the main port as well.
     http = config.http_server
-    internal_app: web.Application | None = None
+    internal: Routes | None = None
     if http.internal_port is not None and http.internal_port != http.port:
-        internal_app = web.Application(client_max_size=1024**2 * 10)
-        internal_app[NODE_KEY] = node
-    ops_app = internal_app or app
+        internal = Routes()
+    ops = internal or routes
     if config.health.enabled:
-        ops_app.router.add_get(config.health.handler_prefix, health)
+        ops.get(config.health.handler_prefix, health)
     executor = Executor(node)  # one server API, two fronts
     if not config.http_api.disabled:
-        add_api_routes(ops_app, executor, config.http_api)
-        if internal_app is not None and config.http_api.external:
-            add_api_routes(app, executor, config.http_api)
+        add_api_routes(ops, executor, config.http_api)
+        if internal is not None and config.http_api.external:
+            add_api_routes(routes, executor, config.http_api)
     # The GRPC API listens on its own port (server-api.md §12).
     grpc_api: GRPCAPIServer | None = None
     if config.grpc_api.enabled:
@@ -145,41 +121,32 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
         from whirlwind.api.grpc import GRPCAPIServer
 
         grpc_api = GRPCAPIServer(executor, config.grpc_api)
-
-    async def on_startup(_: web.Application) -> None:
-        await node.start()
-        if grpc_api is not None:
-            await grpc_api.start()
-
-    async def on_shutdown(_: web.Application) -> None:
-        if grpc_api is not None:
-            await grpc_api.stop(grace=config.shutdown.timeout)
-        await node.shutdown()
-
-    app.on_startup.append(on_startup)
-    app.on_shutdown.append(on_shutdown)
-    return Server(app=app, node=node, grpc_api=grpc_api, internal_app=internal_app)
+    return Server(
+        node=node, routes=routes, internal_routes=internal, grpc_api=grpc_api, websockets=websockets
+    )
 
 
 async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     """Run the server until SIGINT or SIGTERM, then shut down gracefully.
 
     Shutdown order (STYLE.md §7): stop accepting, disconnect clients with 3001 so they
-    reconnect elsewhere, drain, close the broker.
+    reconnect elsewhere, let requests in flight finish, drain, close the broker.
     """
     loop = asyncio.get_running_loop()
     server = build(config, loop)
-    runner = web.AppRunner(server.app, access_log=None, shutdown_timeout=config.shutdown.timeout)
-    await runner.setup()
+    node = server.node
+    await node.start()
+    if server.grpc_api is not None:
+        await server.grpc_api.start()
     http = config.http_server
-    site = web.TCPSite(runner, http.address or None, http.port, backlog=4096)
-    await site.start()
-    internal_runner: web.AppRunner | None = None
-    if server.internal_app is not None:
-        internal_runner = web.AppRunner(server.internal_app, access_log=None)
-        await internal_runner.setup()
+    main = HTTPServer(server.routes, loop)
+    await main.start(http.address, http.port)
+    fronts = [main]
+    if server.internal_routes is not None:
+        internal = HTTPServer(server.internal_routes, loop)
         address = http.internal_address if http.internal_address is not None else http.address
-        await web.TCPSite(internal_runner, address or None, http.internal_port).start()
+        await internal.start(address, http.internal_port or 0)
+        fronts.append(internal)
         logger.info("internal endpoints on %s:%s", address or "0.0.0.0", http.internal_port)
     if config.pid_file:
         with open(config.pid_file, "w") as f:
@@ -189,7 +156,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         http.address or "0.0.0.0",
         http.port,
         config.engine.type,
-        server.node.name,
+        node.name,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -201,10 +168,24 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         logger.info("shutting down")
-        await runner.cleanup()
-        if internal_runner is not None:
-            await internal_runner.cleanup()
+        timeout = config.shutdown.timeout
+        for front in fronts:
+            front.stop_listening()
+        if server.grpc_api is not None:
+            await server.grpc_api.stop(grace=timeout)
+        await node.shutdown()
+        await asyncio.gather(*(front.close(timeout) for front in fronts))
+        await _wait_closed(server.websockets, loop.time() + timeout)
         logger.info("stopped")
+
+
+async def _wait_closed(websockets: set[WebSocketConnection], deadline: float) -> None:
+    """Give clients until ``deadline`` to answer our close frames, then drop the rest."""
+    loop = asyncio.get_running_loop()
+    while websockets and loop.time() < deadline:
+        await asyncio.sleep(0.05)  # a bounded wait at exit; close replies arrive in ms
+    for conn in list(websockets):
+        conn.abort()
 
 
 def run(config: Config) -> None:

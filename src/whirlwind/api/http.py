@@ -26,18 +26,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from aiohttp import web
 
 from whirlwind.api import json_mapping
 from whirlwind.api.executor import ERROR_BAD_REQUEST, ERROR_NOT_FOUND, APIError, Executor
 from whirlwind.api.openapi import openapi_document
 from whirlwind.api.types import METHODS, Error
 from whirlwind.config.schema import HTTPAPIConfig
+from whirlwind.web import Request, Response, Route, Routes
 
 __all__ = [
     "LEGACY_METHODS",
@@ -48,8 +48,7 @@ __all__ = [
 
 logger = logging.getLogger("whirlwind.api")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BodyHandler = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
+BodyHandler = Callable[[Request], Coroutine[Any, Any, Response]]
 """A route's handler once the method, the API key and the body size are checked."""
 
 TRANSPORT_STATUS: Final[dict[int, int]] = {
@@ -126,34 +125,12 @@ def api_paths(config: HTTPAPIConfig) -> dict[str, tuple[str, str | None]]:
     return paths
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _bad_request(problem: str) -> Response:
+    return Response.text(f"Bad Request: {problem}", 400)
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    length = request.content_length
-    if length is not None and length > limit:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=body, content_type=_JSON)
-
-
-def _bad_request(problem: str) -> web.Response:
-    return web.Response(status=400, text=f"Bad Request: {problem}")
-
-
-def _internal_error() -> web.Response:
-    return web.Response(status=500, text="Internal Server Error")
+def _internal_error() -> Response:
+    return Response.text("Internal Server Error", 500)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,18 +140,18 @@ class _Auth:
     insecure: bool
     key: bytes
 
-    def allows(self, request: web.Request) -> bool:
+    def allows(self, request: Request) -> bool:
         if self.insecure:
             return True
         if not self.key:
             return False  # Centrifugo: "API key is empty" refuses everything
         valid = False
         headers = request.headers
-        x_api_key = headers.get("X-API-Key", "")
+        x_api_key = headers.get("x-api-key", "")
         if x_api_key:
             valid = self._matches(x_api_key)
         else:
-            authorization = headers.get("Authorization", "")
+            authorization = headers.get("authorization", "")
             if authorization:
                 parts = authorization.split()
                 valid = len(parts) == 2 and parts[0].lower() == "apikey" and self._matches(parts[1])
@@ -262,66 +239,65 @@ def _legacy_command(value: object, number: int) -> _LegacyCommand:
     )
 
 
-def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConfig) -> None:
-    """Mount the server API routes of ``config`` on ``app`` (see the module docstring)."""
+def add_api_routes(routes: Routes, executor: Executor, config: HTTPAPIConfig) -> None:
+    """Mount the server API routes of ``config`` on ``routes`` (see the module docstring)."""
     auth = _Auth(insecure=config.insecure, key=config.key.encode())
     limit = config.max_request_body_size
     transport_mode = config.error_mode == "transport"
+    too_large = Response.text(
+        f"Request Entity Too Large: the body limit is {limit} bytes "
+        "(http_api.max_request_body_size)",
+        413,
+    )
 
-    def guarded(handler: BodyHandler) -> Handler:
-        async def guard(request: web.Request) -> web.StreamResponse:
+    def guarded(handler: BodyHandler) -> Route:
+        def guard(request: Request) -> Response | Coroutine[Any, Any, Response]:
             if request.method != "POST":
-                return web.Response(status=405, headers={"Allow": "POST"})
+                return Response(405, headers=(("Allow", "POST"),))
             if not auth.allows(request):
-                return web.Response(status=401)
-            try:
-                body = await _read_body(request, limit)
-            except _BodyTooLarge:
+                return Response(401)
+            if request.body_too_large:
                 logger.info("server API request body over %d bytes refused", limit)
-                return web.Response(
-                    status=413,
-                    text=f"Request Entity Too Large: the body limit is {limit} bytes "
-                    "(http_api.max_request_body_size)",
-                )
-            return await handler(request, body)
+                return too_large
+            return handler(request)
 
-        return guard
+        return Route(guard, max_body=limit, answers_too_large=True)
 
     def method_handler(method: str) -> BodyHandler:
         request_type = METHODS[method][0]
 
-        async def handle(request: web.Request, body: bytes) -> web.StreamResponse:
+        async def handle(request: Request) -> Response:
             try:
-                api_request = json_mapping.loads(request_type, body)
+                api_request = json_mapping.loads(request_type, request.body)
             except json_mapping.DecodeError as exc:
                 logger.info("bad server API %s request: %s", method, exc)
                 return _bad_request(str(exc))
             try:
                 result = await executor.call(method, api_request)
                 if method == "batch":  # §9.14: replies are not wrapped in "result"
-                    return _json_response(json_mapping.dumps(result))
-                return _json_response(orjson.dumps({"result": json_mapping.encode(result)}))
+                    return Response.json(json_mapping.dumps(result))
+                return Response.json(orjson.dumps({"result": json_mapping.encode(result)}))
             except APIError as exc:
                 logger.debug(
                     "server API %s error %d %s: %s", method, exc.code, exc.message, exc.detail
                 )
                 error = json_mapping.encode(exc.error)
-                if transport_mode or request.headers.get("X-Centrifugo-Error-Mode") == "transport":
-                    return _json_response(
+                if transport_mode or request.headers.get("x-centrifugo-error-mode") == "transport":
+                    return Response.json(
                         orjson.dumps(error), status=TRANSPORT_STATUS.get(exc.code, 500)
                     )
-                return _json_response(orjson.dumps({"error": error}))
+                return Response.json(orjson.dumps({"error": error}))
             except json_mapping.EncodeError as exc:
                 logger.error("server API %s: cannot encode the result: %s", method, exc)
                 return _internal_error()
 
         return handle
 
-    async def legacy(request: web.Request, body: bytes) -> web.StreamResponse:
+    async def legacy(request: Request) -> Response:
         if executor.node.shutting_down:
-            return web.Response(status=503)
+            return Response(503)
         try:
-            commands = _parse_legacy(body)
+            commands = _parse_legacy(request.body)
         except json_mapping.DecodeError as exc:
             logger.info("bad legacy server API request: %s", exc)
             return _bad_request(str(exc))
@@ -332,19 +308,16 @@ def add_api_routes(app: web.Application, executor: Executor, config: HTTPAPIConf
         except json_mapping.EncodeError as exc:
             logger.error("legacy server API: cannot encode a result: %s", exc)
             return _internal_error()
-        return _json_response(b"\n".join(lines))
+        return Response.json(b"\n".join(lines))
 
-    async def openapi(request: web.Request) -> web.StreamResponse:
-        return _json_response(document)
-
-    document = orjson.dumps(openapi_document(api_paths(config)))
+    document = Response.json(orjson.dumps(openapi_document(api_paths(config))))
     for path, (http_method, api_method) in api_paths(config).items():
         if http_method == "GET":
-            app.router.add_get(path, openapi)
+            routes.get(path, lambda request: document)
         elif api_method is None:
-            app.router.add_route("*", path, guarded(legacy))
+            routes.add(path, guarded(legacy))
         else:
-            app.router.add_route("*", path, guarded(method_handler(api_method)))
+            routes.add(path, guarded(method_handler(api_method)))
 
 
 async def _run_legacy(executor: Executor, command: _LegacyCommand) -> dict[str, Any]:

@@ -9,9 +9,6 @@ from collections.abc import AsyncIterator
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.streams import StreamReader
-from aiohttp.test_utils import make_mocked_request
 from openapi_spec_validator import validate
 
 from whirlwind.api import json_mapping
@@ -25,6 +22,7 @@ from whirlwind.broker.memory import MemoryBroker
 from whirlwind.config.schema import ChannelConfig, Config, HTTPAPIConfig, NamespaceConfig
 from whirlwind.node import Node
 from whirlwind.presence.memory import MemoryPresenceManager
+from whirlwind.web import Headers, Request, Response, Routes
 
 # --------------------------------------------------------------------------- decoding
 
@@ -368,7 +366,15 @@ def test_legacy_enum_values() -> None:
 
 
 def allowed(auth: _Auth, path: str = "/api/info", **headers: str) -> bool:
-    return auth.allows(make_mocked_request("POST", path, headers=headers))
+    _, _, query = path.partition("?")
+    request = Request(
+        method="POST",
+        path=path.partition("?")[0],
+        query_string=query,
+        headers=Headers({k.lower(): v for k, v in headers.items()}),
+        body=b"",
+    )
+    return auth.allows(request)
 
 
 def test_auth_key_sources() -> None:
@@ -438,15 +444,12 @@ async def test_every_mounted_route_is_documented(prefix: str) -> None:
         presence=MemoryPresenceManager(),
         loop=asyncio.get_running_loop(),
     )
-    app = web.Application()
-    add_api_routes(app, Executor(node), config.http_api)
+    routes = Routes()
+    add_api_routes(routes, Executor(node), config.http_api)
     mounted: set[tuple[str, str]] = set()
-    for route in app.router.routes():
-        if route.method == "HEAD":
-            continue  # aiohttp adds HEAD to every GET
-        info = route.resource.get_info() if route.resource is not None else {}
-        path = str(info.get("path", ""))
-        mounted.add((path, "post" if route.method == "*" else route.method.lower()))
+    for path, route in routes.table.items():
+        methods = route.methods or frozenset(("POST",))
+        mounted.update((path, m.lower()) for m in methods if m != "HEAD")  # HEAD rides on GET
     document = openapi_document(api_paths(config.http_api))
     documented = {(path, method) for path, item in document["paths"].items() for method in item}
     assert mounted == documented
@@ -455,20 +458,8 @@ async def test_every_mounted_route_is_documented(prefix: str) -> None:
 # --------------------------------------------------------------------------- handlers
 
 
-class NullProtocol:
-    """Just enough of a protocol for a StreamReader holding a request body."""
-
-    _reading_paused = False
-
-    def pause_reading(self, **kwargs: object) -> None:
-        pass
-
-    def resume_reading(self, **kwargs: object) -> None:
-        pass
-
-
 @pytest.fixture
-async def api_app() -> AsyncIterator[tuple[web.Application, Node]]:
+async def api_app() -> AsyncIterator[tuple[Routes, Node]]:
     config = Config(
         http_api=HTTPAPIConfig(key="k", max_request_body_size=100),
         channel=ChannelConfig(
@@ -489,29 +480,34 @@ async def api_app() -> AsyncIterator[tuple[web.Application, Node]]:
         loop=asyncio.get_running_loop(),
     )
     await node.start()
-    app = web.Application()
-    add_api_routes(app, Executor(node), config.http_api)
-    yield app, node
+    routes = Routes()
+    add_api_routes(routes, Executor(node), config.http_api)
+    yield routes, node
     if not node.shutting_down:
         await node.shutdown()
 
 
 async def call(
-    app: web.Application, path: str, body: bytes, headers: dict[str, str] | None = None
-) -> web.Response:
-    """Run the handler ``app`` routes ``POST path`` to, on an in-memory request."""
-    reader = StreamReader(NullProtocol(), 2**16, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
-    reader.feed_data(body)
-    reader.feed_eof()
-    all_headers = {"X-API-Key": "k", "Content-Length": str(len(body)), **(headers or {})}
-    request = make_mocked_request("POST", path, headers=all_headers, app=app, payload=reader)
-    match = await app.router.resolve(request)
-    response = await match.handler(request)
-    assert isinstance(response, web.Response)
+    routes: Routes, path: str, body: bytes, headers: dict[str, str] | None = None
+) -> Response:
+    """Run the handler ``routes`` has for ``POST path`` on an in-memory request."""
+    route = routes.table[path]
+    all_headers = {"X-API-Key": "k", **(headers or {})}
+    request = Request(
+        method="POST",
+        path=path,
+        query_string="",
+        headers=Headers({k.lower(): v for k, v in all_headers.items()}),
+        body=b"" if len(body) > route.max_body else body,
+        body_too_large=len(body) > route.max_body,
+    )
+    result = route.handler(request)
+    response = result if isinstance(result, Response) else await result  # type: ignore[misc]
+    assert isinstance(response, Response)
     return response
 
 
-async def test_handler_success_error_and_batch(api_app: tuple[web.Application, Node]) -> None:
+async def test_handler_success_error_and_batch(api_app: tuple[Routes, Node]) -> None:
     app, _ = api_app
     response = await call(app, "/api/publish", b'{"channel":"c","data":1}')
     assert (response.status, response.body) == (200, b'{"result":{}}')
@@ -525,28 +521,28 @@ async def test_handler_success_error_and_batch(api_app: tuple[web.Application, N
     assert response.body == b'{"replies":[{"error":{"code":107,"message":"bad request"}}]}'
 
 
-async def test_binary_payload_in_history_is_a_500(api_app: tuple[web.Application, Node]) -> None:
+async def test_binary_payload_in_history_is_a_500(api_app: tuple[Routes, Node]) -> None:
     """Go's encoder fails on a non-JSON RawMessage: Centrifugo answers 500 too."""
     app, _ = api_app
     response = await call(app, "/api/publish", b'{"channel":"bin:x","b64data":"AP8="}')
     assert response.status == 200
     response = await call(app, "/api/history", b'{"channel":"bin:x","limit":-1}')
-    assert (response.status, response.text) == (500, "Internal Server Error")
+    assert (response.status, response.body) == (500, b"Internal Server Error")
 
 
-async def test_body_limit_by_content_length(api_app: tuple[web.Application, Node]) -> None:
+async def test_body_limit_by_content_length(api_app: tuple[Routes, Node]) -> None:
     app, _ = api_app
     response = await call(app, "/api/info", b"{}" + b" " * 200)
     assert response.status == 413
-    assert response.text is not None and "100 bytes" in response.text
+    assert b"100 bytes" in response.body
 
 
 async def test_legacy_route_503_while_shutting_down(
-    api_app: tuple[web.Application, Node],
+    api_app: tuple[Routes, Node],
 ) -> None:
     app, node = api_app
     response = await call(app, "/api", b'{"method":"info"}')
-    assert response.status == 200 and response.body.startswith(b'{"result":{"nodes":')  # type: ignore[union-attr]
+    assert response.status == 200 and response.body.startswith(b'{"result":{"nodes":')
     await node.shutdown()
     response = await call(app, "/api", b'{"method":"info"}')
-    assert (response.status, response.body) == (503, None)
+    assert (response.status, response.body) == (503, b"")

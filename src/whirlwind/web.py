@@ -1,0 +1,473 @@
+"""The HTTP/1.1 front door of every port: a small server on httptools (llhttp).
+
+Why our own and not aiohttp's: on the benchmark's one core, a py-spy profile of a server
+API publish showed about 60 % of the time in aiohttp's request and response machinery,
+and a WebSocket connection cost aiohttp a handler task, a reader and a response object
+(docs/performance.md). Here a request is parsed by httptools' callbacks into a plain
+:class:`Request`, routed by exact path, and answered with bytes built in one go; a
+WebSocket upgrade hands the socket to a protocol object of the transport's own
+(:class:`Upgrade`), so an open connection costs no task at all.
+
+What a production front door needs and this does: keep-alive and pipelining (answered in
+order), ``Expect: 100-continue``, limits on the request head (431) and on bodies (each
+route's own, 413), a deadline for reading a request and for idle keep-alive connections
+(one sweep a second for all of them, not a timer each), 400 on a malformed request,
+405 with ``Allow``, HEAD for GET routes, and a graceful close that lets requests in
+flight finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any, Final, cast
+from urllib.parse import parse_qs
+
+import httptools
+
+logger = logging.getLogger("whirlwind.http")
+
+MAX_HEAD_SIZE: Final = 64 * 1024
+"""Request line plus headers; beyond: 431."""
+DEFAULT_MAX_BODY: Final = 64 * 1024
+"""Body limit of a route that names none."""
+REQUEST_TIMEOUT: Final = 60.0
+"""Seconds to receive a whole request once it has begun."""
+KEEPALIVE_TIMEOUT: Final = 75.0
+"""Seconds an idle keep-alive connection is kept (aiohttp's and nginx's default)."""
+_MAX_PIPELINED: Final = 32
+"""Parsed requests waiting behind a running one before reading pauses."""
+
+
+class Headers(dict[str, str]):
+    """Request headers: keys lower-cased, lookups case-insensitive; repeats joined by ``,``."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> str:
+        return dict.__getitem__(self, key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and dict.__contains__(self, key.lower())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict.get(self, key.lower(), default)
+
+
+@dataclass(slots=True)
+class Request:
+    """One parsed HTTP request."""
+
+    method: str
+    path: str
+    query_string: str
+    headers: Headers
+    body: bytes
+    body_too_large: bool = False
+    """The body passed the route's limit and was dropped (``body`` is empty)."""
+    _query: dict[str, str] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters, the first value of each."""
+        if self._query is None:
+            self._query = {k: v[0] for k, v in parse_qs(self.query_string).items()}
+        return self._query
+
+
+@dataclass(slots=True)
+class Response:
+    """A whole response; ``content_type`` is added as a header when set."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def json(cls, body: bytes, status: int = 200) -> Response:
+        """An ``application/json`` response."""
+        return cls(status, body, "application/json")
+
+    @classmethod
+    def text(cls, text: str, status: int = 200) -> Response:
+        """A ``text/plain`` response."""
+        return cls(status, text.encode(), "text/plain; charset=utf-8")
+
+
+class Upgrade:
+    """A handler's answer that takes the connection over (a WebSocket handshake).
+
+    ``head`` is the 101 response, written as is; then the socket belongs to the protocol
+    ``protocol_factory`` builds, which gets ``connection_made`` and any bytes that came
+    after the request.
+    """
+
+    __slots__ = ("head", "protocol_factory")
+
+    def __init__(
+        self, head: bytes, protocol_factory: Callable[[asyncio.Transport], asyncio.Protocol]
+    ) -> None:
+        self.head = head
+        self.protocol_factory = protocol_factory
+
+
+Result = Response | Upgrade
+Handler = Callable[[Request], Result | Coroutine[Any, Any, Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A path's handler, the HTTP methods it takes (None: any) and its body limit."""
+
+    handler: Handler
+    methods: frozenset[str] | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    answers_too_large: bool = False
+    """The handler answers a too-large body itself (after its own checks); else 413."""
+
+
+@dataclass(slots=True)
+class Routes:
+    """Exact-path routing (every path the server knows is fixed by config)."""
+
+    table: dict[str, Route] = field(default_factory=dict)
+
+    def add(self, path: str, route: Route) -> None:
+        """Mount ``route`` at ``path``; a path mounted twice is a programming error."""
+        if path in self.table:
+            raise ValueError(f"route {path!r} is mounted twice")
+        self.table[path] = route
+
+    def get(self, path: str, handler: Handler) -> None:
+        """Mount a GET (and HEAD) route."""
+        self.add(path, Route(handler, frozenset(("GET", "HEAD"))))
+
+
+_REASONS: Final = {s.value: s.phrase for s in HTTPStatus}
+_date_cache: list[Any] = [0, b""]
+
+
+def _date() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode()
+    return _date_cache[1]  # type: ignore[no-any-return]
+
+
+def encode_response(response: Response, *, keep_alive: bool, head: bool = False) -> bytes:
+    """The bytes of ``response``: status line, headers, body (none for HEAD)."""
+    status = response.status
+    parts = [
+        b"HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %d\r\n"
+        % (status, _REASONS.get(status, "Unknown").encode(), _date(), len(response.body))
+    ]
+    if response.content_type is not None:
+        parts.append(b"Content-Type: %s\r\n" % response.content_type.encode())
+    for name, value in response.headers:
+        parts.append(f"{name}: {value}\r\n".encode())
+    if not keep_alive:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head and response.body:
+        parts.append(response.body)
+    return b"".join(parts)
+
+
+_NOT_FOUND: Final = Response.text("404: Not Found", 404)
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HTTPServer:
+    """Serves ``routes`` on one listening socket; :meth:`close` shuts it down gracefully."""
+
+    def __init__(self, routes: Routes, loop: asyncio.AbstractEventLoop) -> None:
+        self.routes = routes
+        self.loop = loop
+        self.connections: set[HTTPProtocol] = set()
+        """Connections still speaking HTTP (an upgraded one leaves the set)."""
+        self.closing = False
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self, host: str | None, port: int, *, backlog: int = 4096) -> None:
+        """Listen on ``host:port`` (all interfaces when ``host`` is empty)."""
+        self._server = await self.loop.create_server(
+            lambda: HTTPProtocol(self), host or None, port, backlog=backlog, reuse_address=True
+        )
+        self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+    @property
+    def sockets(self) -> tuple[Any, ...]:
+        """The listening sockets (tests read the bound port from them)."""
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    def stop_listening(self) -> None:
+        """Refuse new connections; requests on open ones go on."""
+        self.closing = True
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self, timeout: float) -> None:
+        """Stop listening, close idle connections, give busy ones ``timeout`` to finish."""
+        self.stop_listening()
+        for conn in list(self.connections):
+            if not conn.busy:
+                conn.close()
+        deadline = self.loop.time() + timeout
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)  # polling a handful of in-flight requests at shutdown
+        for conn in list(self.connections):
+            conn.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for conn in [c for c in self.connections if c.deadline < now]:
+            conn.timed_out()
+        self._sweeper = self.loop.call_later(1.0, self._sweep)
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One HTTP connection: httptools callbacks build requests, handled one at a time."""
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_head_size",
+        "_headers",
+        "_parser",
+        "_path",
+        "_pending",
+        "_query",
+        "_route",
+        "_too_large",
+        "_transport",
+        "_upgrade_rest",
+        "_url",
+        "busy",
+        "deadline",
+        "server",
+    )
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._path = ""
+        self._query = ""
+        self._headers: Headers = Headers()
+        self._head_size = 0
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._too_large = False
+        self._route: Route | None = None
+        self._pending: deque[tuple[Request, Route | None, bool]] = deque()
+        self._upgrade_rest: bytes | None = None
+        self.busy = False
+        """A request is being handled (or is queued)."""
+        self.deadline = server.loop.time() + KEEPALIVE_TIMEOUT
+
+    # ------------------------------------------------------------ asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade_rest = data[exc.args[0] :]
+        except httptools.HttpParserError as exc:
+            status = 431 if self._head_size > MAX_HEAD_SIZE else 400
+            self._fail(status, f"bad HTTP request: {exc}")
+            return
+        self._run()
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def timed_out(self) -> None:
+        """Called by the server's sweep once :attr:`deadline` has passed."""
+        if self.busy:
+            return
+        self.close()
+
+    # ------------------------------------------------------------ httptools side
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = Headers()
+        self._head_size = 0
+        self._body = []
+        self._body_size = 0
+        self._too_large = False
+        self._route = None
+        self.deadline = self.server.loop.time() + REQUEST_TIMEOUT
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD_SIZE:
+            raise httptools.HttpParserError("request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > MAX_HEAD_SIZE:
+            raise httptools.HttpParserError("request headers too large")
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        headers = self._headers
+        previous = dict.get(headers, key)
+        dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
+
+    def on_headers_complete(self) -> None:
+        try:
+            url = httptools.parse_url(self._url)
+        except httptools.HttpParserInvalidURLError:
+            raise httptools.HttpParserError("invalid request target") from None
+        self._path = url.path.decode("utf-8", "replace")
+        self._query = url.query.decode("utf-8", "replace") if url.query else ""
+        self._route = self.server.routes.table.get(self._path)
+        if (
+            dict.get(self._headers, "expect", "").lower() == "100-continue"
+            and self._transport is not None
+        ):
+            self._transport.write(_CONTINUE)
+
+    def on_body(self, body: bytes) -> None:
+        if self._too_large:
+            return
+        self._body_size += len(body)
+        limit = self._route.max_body if self._route is not None else DEFAULT_MAX_BODY
+        if self._body_size > limit:
+            self._too_large = True
+            self._body = []
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = Request(
+            method=self._parser.get_method().decode(),
+            path=self._path,
+            query_string=self._query,
+            headers=self._headers,
+            body=b"".join(self._body) if self._body else b"",
+            body_too_large=self._too_large,
+        )
+        self._pending.append((request, self._route, self._parser.should_keep_alive()))
+        self.busy = True
+        if len(self._pending) > _MAX_PIPELINED and self._transport is not None:
+            self._transport.pause_reading()
+
+    # ------------------------------------------------------------ handling
+
+    def _run(self) -> None:
+        """Handle queued requests in order until one needs to wait."""
+        while self._pending and self._transport is not None:
+            request, route, keep_alive = self._pending[0]
+            result = self._dispatch(request, route)
+            if isinstance(result, Upgrade):
+                self._pending.clear()
+                self._upgrade(result)
+                return
+            if not isinstance(result, Response):
+                task = self.server.loop.create_task(result)
+                task.add_done_callback(self._task_done)
+                return
+            self._pending.popleft()
+            self._respond(request, result, keep_alive)
+        if not self._pending:
+            self.busy = False
+
+    def _dispatch(
+        self, request: Request, route: Route | None
+    ) -> Result | Coroutine[Any, Any, Response]:
+        if route is None:
+            return _NOT_FOUND
+        if route.methods is not None and request.method not in route.methods:
+            allow = ", ".join(sorted(route.methods))
+            return Response(405, b"405: Method Not Allowed", "text/plain", (("Allow", allow),))
+        if request.body_too_large and not route.answers_too_large:
+            return Response.text(f"request body over {route.max_body} bytes", 413)
+        try:
+            return route.handler(request)
+        except Exception:
+            logger.exception("error handling %s %s", request.method, request.path)
+            return Response.text("Internal Server Error", 500)
+
+    def _task_done(self, task: asyncio.Task[Response]) -> None:
+        if not self._pending:  # pragma: no cover - the connection was reset meanwhile
+            return
+        request, _, keep_alive = self._pending.popleft()
+        if task.cancelled():
+            response = Response.text("Service Unavailable", 503)
+        elif (exc := task.exception()) is not None:
+            logger.error("error handling %s %s", request.method, request.path, exc_info=exc)
+            response = Response.text("Internal Server Error", 500)
+        else:
+            response = task.result()
+        self._respond(request, response, keep_alive)
+        if self._transport is not None and len(self._pending) <= _MAX_PIPELINED:
+            self._transport.resume_reading()
+        self._run()
+
+    def _respond(self, request: Request, response: Response, keep_alive: bool) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        keep_alive = (
+            keep_alive
+            and not self.server.closing
+            and not request.body_too_large
+            and self._upgrade_rest is None  # an Upgrade we did not take: llhttp stops here
+        )
+        transport.write(
+            encode_response(response, keep_alive=keep_alive, head=request.method == "HEAD")
+        )
+        if not keep_alive:
+            transport.close()
+            self._transport = None
+            return
+        self.deadline = self.server.loop.time() + KEEPALIVE_TIMEOUT
+
+    def _upgrade(self, upgrade: Upgrade) -> None:
+        transport = self._transport
+        assert transport is not None
+        self.server.connections.discard(self)
+        self._transport = None
+        transport.write(upgrade.head)
+        protocol = upgrade.protocol_factory(transport)
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        rest = self._upgrade_rest
+        if rest:
+            protocol.data_received(rest)
+
+    def _fail(self, status: int, message: str) -> None:
+        logger.info("%s", message)
+        transport = self._transport
+        if transport is None:
+            return
+        response = Response.text(HTTPStatus(status).phrase, status)
+        transport.write(encode_response(response, keep_alive=False))
+        transport.close()
+        self._transport = None
