@@ -25,6 +25,7 @@ from whirlwind.broker.base import Broker, PublishOptions, PublishResult
 from whirlwind.channels import ChannelRules, ResolvedChannel
 from whirlwind.client.protocol import ProtocolSettings
 from whirlwind.codes import Disconnect
+from whirlwind.errors import InvalidState
 from whirlwind.hub import Hub
 from whirlwind.presence.base import PresenceManager
 from whirlwind.protocol.messages import ClientInfo, Publication, StreamPosition
@@ -262,6 +263,10 @@ class Node:
         )
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
+        # A broker that never waits (the memory broker) also publishes synchronously.
+        self._publish_nowait: Callable[[str, bytes, PublishOptions], PublishResult] | None = (
+            getattr(broker, "publish_nowait", None)
+        )
         broker.register_handler(self)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -354,6 +359,26 @@ class Node:
         return await self.broker.publish(
             resolved.name, data, self.publish_options(resolved, options)
         )
+
+    @property
+    def publishes_nowait(self) -> bool:
+        """Whether the broker publishes without waiting, so :meth:`publish_nowait` works."""
+        return self._publish_nowait is not None
+
+    def publish_nowait(self, channel: str, data: bytes, options: PublishOptions) -> PublishResult:
+        """:meth:`publish` through a broker that never waits (no coroutine on the way).
+
+        Args:
+            options: already combined by :meth:`publish_options`, which callers publishing
+                many times into one channel may compute once.
+
+        Raises:
+            InvalidState: the broker waits (:attr:`publishes_nowait` is false).
+        """
+        publish = self._publish_nowait
+        if publish is None:
+            raise InvalidState(f"{type(self.broker).__name__} has no synchronous publish")
+        return publish(channel, data, options)
 
     # ---------------------------------------------------- connected clients
 

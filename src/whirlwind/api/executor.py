@@ -33,7 +33,8 @@ from whirlwind import codes
 from whirlwind.api import types as t
 from whirlwind.api.glob import GlobError, compile_glob
 from whirlwind.auth.tokens import SubscriptionOverride
-from whirlwind.broker.base import HistoryOptions
+from whirlwind.broker.base import HistoryOptions, PublishOptions
+from whirlwind.broker.base import PublishResult as BrokerPublishResult
 from whirlwind.channels import ResolvedChannel
 from whirlwind.errors import UnrecoverablePosition, WhirlwindError
 from whirlwind.node import ChannelPublishOptions, Node
@@ -102,6 +103,45 @@ def _payload(raw: bytes, b64: str, field: str) -> bytes:
     return _decode_b64(b64, f"b64{field}") if b64 else raw
 
 
+_NO_OPTIONS: Final = ChannelPublishOptions()
+
+PUBLISH_TARGETS_CACHED: Final = 4096
+"""Channels whose namespace and default publish options an executor remembers."""
+
+# Frozen values shared by every publish without history (the common case): a batch of
+# them builds no result objects, and the encoder sees one object again and again.
+_NO_POSITION_RESULT: Final = t.PublishResult()
+_NO_POSITION_REPLY: Final = t.Reply(publish=_NO_POSITION_RESULT)
+_BAD_REQUEST_REPLY: Final = t.Reply(error=ERROR_BAD_REQUEST)
+_NOT_FOUND_REPLY: Final = t.Reply(error=ERROR_NOT_FOUND)
+
+
+def _publish_result(result: BrokerPublishResult) -> t.PublishResult:
+    position = result.position
+    if not position.offset and not position.epoch:
+        return _NO_POSITION_RESULT
+    return t.build(t.PublishResult, {"offset": position.offset, "epoch": position.epoch})
+
+
+def _reply(method: str, result: t.Result) -> t.Reply:
+    """The batch reply holding ``result``; Reply's fields are named after the methods."""
+    if result is _NO_POSITION_RESULT:
+        return _NO_POSITION_REPLY
+    return t.build(t.Reply, {method: result})
+
+
+def _has_options(request: t.PublishRequest | t.BroadcastRequest) -> bool:
+    """Whether ``request`` sets any publish option (else the channel's defaults apply)."""
+    return bool(
+        request.tags
+        or request.skip_history
+        or request.idempotency_key
+        or request.delta
+        or request.version
+        or request.version_epoch
+    )
+
+
 def _override(value: t.SubscribeOptionOverride | None) -> SubscriptionOverride | None:
     if value is None:
         return None
@@ -130,13 +170,24 @@ def _publication(pub: m.Publication) -> t.Publication:
 
 
 class Executor:
-    """Runs server API methods against a node."""
+    """Runs server API methods against a node.
+
+    With a broker that never waits (the memory broker), ``publish`` (alone, in a batch or
+    in a broadcast) runs synchronously: no coroutine, task or gather on its way, which is
+    most of the cost of a batch of publishes otherwise.
+    """
 
     def __init__(self, node: Node) -> None:
         self.node = node
         self._handlers: dict[str, Callable[[Any], Awaitable[t.Result]]] = {
             name: getattr(self, name) for name in t.METHODS
         }
+        self._request_types = {name: types[0] for name, types in t.METHODS.items()}
+        self._nowait: dict[str, Callable[[Any], t.Result]] = {}
+        """Methods that can run synchronously, by name."""
+        if node.publishes_nowait:
+            self._nowait["publish"] = self._publish_nowait
+        self._targets: dict[str, tuple[ResolvedChannel, PublishOptions]] = {}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -151,10 +202,18 @@ class Executor:
         handler = self._handlers.get(method)
         if handler is None:
             raise APIError.of(ERROR_NOT_FOUND, f"unknown method {method!r}")
-        expected = t.METHODS[method][0]
+        expected = self._request_types[method]
         if not isinstance(request, expected):
             raise TypeError(f"{method} takes {expected.__name__}, not {type(request).__name__}")
-        return await self._guard(method, handler(request))
+        nowait = self._nowait.get(method)
+        if nowait is None:
+            return await self._guard(method, handler(request))
+        try:
+            return nowait(request)
+        except APIError:
+            raise
+        except Exception as exc:
+            raise _internal(method, exc) from exc
 
     @staticmethod
     async def _guard(method: str, work: Awaitable[R]) -> R:
@@ -164,8 +223,7 @@ class Executor:
         except APIError:
             raise
         except Exception as exc:
-            logger.exception("server API %s failed", method)
-            raise APIError.of(ERROR_INTERNAL, str(exc)) from exc
+            raise _internal(method, exc) from exc
 
     def _resolve(self, channel: str) -> ResolvedChannel:
         if not channel:
@@ -177,13 +235,19 @@ class Executor:
 
     # ------------------------------------------------------------------ publish
 
-    async def _publish_one(
-        self,
-        channel: str,
-        data: bytes,
-        request: t.PublishRequest | t.BroadcastRequest,
-    ) -> t.PublishResult:
-        resolved = self._resolve(channel)
+    def _publish_target(
+        self, channel: str, data: bytes, request: t.PublishRequest | t.BroadcastRequest
+    ) -> tuple[str, PublishOptions]:
+        """Check a publication; returns the channel and the broker's options for it."""
+        target = self._targets.get(channel)
+        if target is None:
+            resolved = self._resolve(channel)
+            # The configuration is fixed, so a channel's namespace and default options are.
+            target = (resolved, self.node.publish_options(resolved, _NO_OPTIONS))
+            if len(self._targets) >= PUBLISH_TARGETS_CACHED:
+                self._targets.clear()
+            self._targets[channel] = target
+        resolved, options = target
         if self.node.rules.check_data(resolved, data) is not None:
             raise APIError.of(
                 ERROR_BAD_REQUEST,
@@ -191,27 +255,49 @@ class Executor:
                 if data
                 else "data required",
             )
-        # Centrifugo's brokers compare versions only for publications kept in history.
-        with_history = resolved.history_enabled and not request.skip_history
-        result = await self.node.publish(
-            resolved,
-            data,
-            ChannelPublishOptions(
-                tags=dict(request.tags) if request.tags else None,
-                skip_history=request.skip_history,
-                idempotency_key=request.idempotency_key,
-                delta=True if request.delta else None,
-                version=request.version if with_history else 0,
-                version_epoch=request.version_epoch if with_history else "",
-            ),
-        )
-        position = result.position
-        return t.PublishResult(offset=position.offset, epoch=position.epoch)
+        if _has_options(request):
+            # Centrifugo's brokers compare versions only for publications kept in history.
+            with_history = resolved.history_enabled and not request.skip_history
+            options = self.node.publish_options(
+                resolved,
+                ChannelPublishOptions(
+                    tags=dict(request.tags) if request.tags else None,
+                    skip_history=request.skip_history,
+                    idempotency_key=request.idempotency_key,
+                    delta=True if request.delta else None,
+                    version=request.version if with_history else 0,
+                    version_epoch=request.version_epoch if with_history else "",
+                ),
+            )
+        return resolved.name, options
+
+    async def _publish_one(
+        self,
+        channel: str,
+        data: bytes,
+        request: t.PublishRequest | t.BroadcastRequest,
+    ) -> t.PublishResult:
+        name, options = self._publish_target(channel, data, request)
+        return _publish_result(await self.node.broker.publish(name, data, options))
+
+    def _publish_one_nowait(
+        self,
+        channel: str,
+        data: bytes,
+        request: t.PublishRequest | t.BroadcastRequest,
+    ) -> t.PublishResult:
+        name, options = self._publish_target(channel, data, request)
+        return _publish_result(self.node.publish_nowait(name, data, options))
 
     async def publish(self, request: t.PublishRequest) -> t.PublishResult:
         """``publish`` into one channel (§9.1). Errors: 102, 107, 100."""
         data = _payload(request.data, request.b64data, "data")
         return await self._publish_one(request.channel, data, request)
+
+    def _publish_nowait(self, request: t.PublishRequest) -> t.PublishResult:
+        """:meth:`publish` with a broker that never waits."""
+        data = _payload(request.data, request.b64data, "data")
+        return self._publish_one_nowait(request.channel, data, request)
 
     async def broadcast(self, request: t.BroadcastRequest) -> t.BroadcastResult:
         """``broadcast``: the same publication into many channels (§9.2).
@@ -222,6 +308,13 @@ class Executor:
         if not request.channels:
             raise APIError.of(ERROR_BAD_REQUEST, "channels required")
         data = _payload(request.data, request.b64data, "data")
+        if self.node.publishes_nowait:
+            return t.BroadcastResult(
+                responses=[
+                    self._broadcast_one_nowait(channel, data, request)
+                    for channel in request.channels
+                ]
+            )
         limit = asyncio.Semaphore(MAX_CONCURRENCY)
 
         async def one(channel: str) -> t.PublishResponse:
@@ -231,14 +324,22 @@ class Executor:
                         "broadcast", self._publish_one(channel, data, request)
                     )
                 except APIError as exc:
-                    logger.debug(
-                        "broadcast into %r failed: %s %s", channel, exc.message, exc.detail
-                    )
-                    return t.PublishResponse(error=exc.error)
+                    return _broadcast_error(channel, exc)
                 return t.PublishResponse(result=result)
 
         responses = await asyncio.gather(*(one(channel) for channel in request.channels))
         return t.BroadcastResult(responses=list(responses))
+
+    def _broadcast_one_nowait(
+        self, channel: str, data: bytes, request: t.BroadcastRequest
+    ) -> t.PublishResponse:
+        try:
+            result = self._publish_one_nowait(channel, data, request)
+        except APIError as exc:
+            return _broadcast_error(channel, exc)
+        except Exception as exc:
+            return _broadcast_error(channel, _internal("broadcast", exc))
+        return t.PublishResponse(result=result)
 
     # ------------------------------------------------------------------ connections
 
@@ -411,9 +512,14 @@ class Executor:
     # ------------------------------------------------------------------ batch
 
     async def batch(self, request: t.BatchRequest) -> t.BatchResult:
-        """Many commands in one call (§9.14), in order or in parallel."""
+        """Many commands in one call (§9.14), in order or in parallel.
+
+        Commands that run synchronously (:attr:`Executor._nowait`) run right away, also
+        in a parallel batch made only of them: nothing would interleave with them anyway.
+        """
         commands = request.commands
-        if request.parallel:
+        run_nowait = self._batch_one_nowait
+        if request.parallel and not all(map(self._runs_nowait, commands)):
             limit = asyncio.Semaphore(MAX_CONCURRENCY)
 
             async def limited(command: t.Command | None) -> t.Reply:
@@ -422,23 +528,75 @@ class Executor:
 
             replies = list(await asyncio.gather(*(limited(c) for c in commands)))
         else:
-            replies = [await self._batch_one(command) for command in commands]
+            replies = []
+            for command in commands:
+                reply = run_nowait(command)
+                if reply is None:
+                    reply = await self._batch_one(command)
+                replies.append(reply)
         return t.BatchResult(replies=replies)
 
-    async def _batch_one(self, command: t.Command | None) -> t.Reply:
+    def _runs_nowait(self, command: t.Command | None) -> bool:
         if command is None:
-            return t.Reply(error=ERROR_BAD_REQUEST)
-        for method in t.BATCH_DISPATCH_ORDER:
-            request = getattr(command, method)
-            if request is not None:
-                break
-        else:
-            return t.Reply(error=ERROR_NOT_FOUND)
+            return True
+        method, _ = _command_method(command)
+        return method is None or method in self._nowait
+
+    def _batch_one_nowait(self, command: t.Command | None) -> t.Reply | None:
+        """The reply to ``command`` if it runs synchronously, else None."""
+        if command is None:
+            return _BAD_REQUEST_REPLY
+        method, request = _command_method(command)
+        if method is None:
+            return _NOT_FOUND_REPLY
+        nowait = self._nowait.get(method)
+        if nowait is None:
+            return None
+        try:
+            result = nowait(request)
+        except APIError as exc:
+            return _batch_error(method, exc)
+        except Exception as exc:
+            return _batch_error(method, _internal(method, exc))
+        return _reply(method, result)
+
+    async def _batch_one(self, command: t.Command | None) -> t.Reply:
+        reply = self._batch_one_nowait(command)
+        if reply is not None:
+            return reply
+        assert command is not None
+        method, request = _command_method(command)
+        assert method is not None
         try:
             result = await self._guard(method, self._handlers[method](request))
         except APIError as exc:
-            logger.debug("batch %s failed: %s %s", method, exc.message, exc.detail)
-            return t.Reply(error=exc.error)
-        # Reply's fields are named after the methods (api.proto ``Reply``).
-        fields: dict[str, Any] = {method: result}
-        return t.Reply(**fields)
+            return _batch_error(method, exc)
+        return _reply(method, result)
+
+
+def _command_method(command: t.Command) -> tuple[str | None, t.Request | None]:
+    """The method a batch command names and its request, in Centrifugo's order."""
+    request: t.Request | None = command.publish  # the first of BATCH_DISPATCH_ORDER
+    if request is not None:
+        return "publish", request
+    for method in t.BATCH_DISPATCH_ORDER:
+        request = getattr(command, method)
+        if request is not None:
+            return method, request
+    return None, None
+
+
+def _internal(method: str, exc: Exception) -> APIError:
+    """Error 100 for an unexpected failure of ``method``, logged with its traceback."""
+    logger.exception("server API %s failed", method, exc_info=exc)
+    return APIError.of(ERROR_INTERNAL, str(exc))
+
+
+def _batch_error(method: str, exc: APIError) -> t.Reply:
+    logger.debug("batch %s failed: %s %s", method, exc.message, exc.detail)
+    return t.build(t.Reply, {"error": exc.error})
+
+
+def _broadcast_error(channel: str, exc: APIError) -> t.PublishResponse:
+    logger.debug("broadcast into %r failed: %s %s", channel, exc.message, exc.detail)
+    return t.PublishResponse(error=exc.error)

@@ -7,6 +7,9 @@ Rules (server-api.md §4):
   except a :data:`~whirlwind.api.types.RawJSON` field, where it is the payload ``null``.
   A value of the wrong JSON type, a non-integral or out-of-range integer, or a non-string
   map value fails the whole message with :class:`DecodeError` (the HTTP front answers 400).
+* Errors name the value's path (``commands[0].publish.channel: expected a string, got
+  number``). Decoders build no path while all goes well: a failure carries the parts up
+  and each parent adds its own.
 * Raw JSON fields keep the value re-serialised compactly (orjson), not byte-exact.
 * ``BoolValue`` fields are ``{"value": bool}`` objects.
 * Output: fields in declaration order (the proto order Go emits); a field holding its zero
@@ -16,6 +19,11 @@ Rules (server-api.md §4):
   sorted, as Go sorts them. Raw fields are embedded verbatim with :class:`orjson.Fragment`
   after checking they are JSON; a non-JSON payload (binary published through ``b64data``
   or GRPC) raises :class:`EncodeError`, as Go's encoder fails on an invalid ``RawMessage``.
+  Equal neighbours in a list (the same object) share one encoded value.
+
+The codecs are built once per type from its annotations: tables of decoders and encoders,
+so a message costs a loop over its keys, written into a new instance's ``__dict__``
+(see :func:`whirlwind.api.types.build`).
 """
 
 from __future__ import annotations
@@ -24,7 +32,6 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -37,7 +44,8 @@ __all__ = ["DecodeError", "EncodeError", "decode", "dumps", "encode", "loads"]
 
 T = TypeVar("T")
 
-Decoder = Callable[[Any, str], Any]
+Decoder = Callable[[Any], Any]
+"""Turns a parsed JSON value into a field value; raises :class:`_Problem`."""
 Encoder = Callable[[Any], Any]
 
 
@@ -47,6 +55,20 @@ class DecodeError(WhirlwindError):
 
 class EncodeError(WhirlwindError):
     """A result cannot be written as JSON (a binary payload in a raw JSON field)."""
+
+
+class _Problem(Exception):
+    """Why a value does not fit; its path is added on the way up, innermost part first."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.parts: list[str] = []
+
+    def error(self) -> DecodeError:
+        """The error naming the full path (the body itself when there is none)."""
+        path = "".join(reversed(self.parts))[1:] or "body"
+        return DecodeError(f"{path}: {self.detail}")
 
 
 def _json_type(value: object) -> str:
@@ -65,60 +87,66 @@ def _json_type(value: object) -> str:
     return type(value).__name__
 
 
-def _mismatch(path: str, expected: str, value: object) -> DecodeError:
-    return DecodeError(f"{path}: expected {expected}, got {_json_type(value)}")
+def _mismatch(expected: str, value: object) -> _Problem:
+    return _Problem(f"expected {expected}, got {_json_type(value)}")
 
 
 # --------------------------------------------------------------------------- scalars
 
 
-def _decode_str(value: Any, path: str) -> str:
+def _decode_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise _mismatch(path, "a string", value)
+        raise _mismatch("a string", value)
     return value
 
 
-def _decode_bool(value: Any, path: str) -> bool:
+def _decode_bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise _mismatch(path, "a boolean", value)
+        raise _mismatch("a boolean", value)
     return value
 
 
-def _decode_float(value: Any, path: str) -> float:
+def _decode_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _mismatch(path, "a number", value)
+        raise _mismatch("a number", value)
     return float(value)
 
 
 def _int_decoder(fmt: IntFormat) -> Decoder:
-    def decode_int(value: Any, path: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
+    minimum, maximum = fmt.minimum, fmt.maximum
+
+    def decode_int(value: Any) -> int:
+        if value.__class__ is not int:  # bool is an int subclass, and not a number here
             if isinstance(value, float):
-                raise DecodeError(f"{path}: expected an integer ({fmt.name}), got {value!r}")
-            raise _mismatch(path, f"an integer ({fmt.name})", value)
-        if not fmt.minimum <= value <= fmt.maximum:
-            raise DecodeError(f"{path}: {value} is out of range for {fmt.name}")
+                raise _Problem(f"expected an integer ({fmt.name}), got {value!r}")
+            raise _mismatch(f"an integer ({fmt.name})", value)
+        if not minimum <= value <= maximum:
+            raise _Problem(f"{value} is out of range for {fmt.name}")
         return value
 
     return decode_int
 
 
-def _decode_raw(value: Any, path: str) -> bytes:
+def _decode_raw(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
-        raise DecodeError(f"{path}: unsupported JSON value ({exc})") from exc
+        raise _Problem(f"unsupported JSON value ({exc})") from exc
 
 
-def _decode_bool_value(value: Any, path: str) -> bool | None:
+def _decode_bool_value(value: Any) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise _mismatch(path, "an object", value)
+        raise _mismatch("an object", value)
     inner = value.get("value")
     if inner is None:
         return False
-    return _decode_bool(inner, f"{path}.value")
+    try:
+        return _decode_bool(inner)
+    except _Problem as exc:
+        exc.parts.append(".value")
+        raise
 
 
 def _encode_raw(value: bytes) -> orjson.Fragment:
@@ -128,56 +156,77 @@ def _encode_raw(value: bytes) -> orjson.Fragment:
     return orjson.Fragment(payload)
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _encode_bool_value(value: bool) -> dict[str, bool]:
+    return {"value": value}
 
 
 # --------------------------------------------------------------------------- messages
 
-
-@dataclass(frozen=True, slots=True)
-class _Field:
-    name: str
-    decode: Decoder
-    encode: Encoder
-    always: bool
-    is_raw: bool
-    is_message: bool
-    """Set means present (a message or a BoolValue), even when it holds zero values."""
+_new = object.__new__
 
 
-@dataclass(frozen=True, slots=True)
 class _MessageCodec:
-    cls: type[Any]
-    fields: tuple[_Field, ...]
-    by_name: dict[str, _Field]
-    by_lower: dict[str, _Field]
+    """A message type's decoder and encoder tables (filled after registration)."""
 
-    def decode(self, value: Any, path: str) -> Any:
+    __slots__ = ("by_lower", "by_name", "cls", "encoders", "encoders_by_name", "factories")
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.cls = cls
+        self.by_name: dict[str, tuple[str, Decoder, bool]] = {}
+        """JSON key → (field name, decoder, is raw)."""
+        self.by_lower: dict[str, tuple[str, Decoder, bool]] = {}
+        self.encoders: tuple[tuple[str, Encoder | None, bool], ...] = ()
+        """(field name, encoder or None for as-is, emitted even when zero), in order."""
+        self.encoders_by_name: dict[str, tuple[str, Encoder | None, bool]] | None = None
+        """The same by name when any field left unset is omitted (see :meth:`encode`)."""
+        self.factories: tuple[tuple[str, Callable[[], Any]], ...] = ()
+        """Fields with a default factory: a decoded message lacking them gets new values."""
+
+    def decode(self, value: Any) -> Any:
         if not isinstance(value, dict):
-            raise _mismatch(path or "body", "an object", value)
-        kwargs: dict[str, Any] = {}
+            raise _mismatch("an object", value)
+        by_name = self.by_name
+        # Decoded straight into the instance's __dict__ (types.build, without the copy).
+        obj = _new(self.cls)
+        fields: dict[str, Any] = obj.__dict__
         for key, item in value.items():
-            f = self.by_name.get(key)
-            if f is None:
-                f = self.by_lower.get(key.lower())
-                if f is None:
+            entry = by_name.get(key)
+            if entry is None:
+                entry = self.by_lower.get(key.lower())
+                if entry is None:
                     continue  # unknown keys are ignored, as Go does
-            if item is None and not f.is_raw:
-                kwargs.pop(f.name, None)
+            name, decode, is_raw = entry
+            if item is None and not is_raw:
+                fields.pop(name, None)
                 continue
-            kwargs[f.name] = f.decode(item, f"{path}.{key}" if path else key)
-        return self.cls(**kwargs)
+            try:
+                fields[name] = decode(item)
+            except _Problem as exc:
+                exc.parts.append("." + key)
+                raise
+        for name, factory in self.factories:
+            if name not in fields:
+                fields[name] = factory()
+        return obj
 
     def encode(self, obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for f in self.fields:
-            value = getattr(obj, f.name)
-            if value is None:
+        by_name = self.encoders_by_name
+        if by_name is not None:
+            # An instance holding a single field (a batch Reply, most often) needs no walk
+            # over the others: each would read a default that is omitted.
+            set_fields = obj.__dict__
+            if len(set_fields) == 1:
+                for name, value in set_fields.items():
+                    _, encode, keep = by_name[name]
+                    if value is not None and (keep or value):
+                        out[name] = value if encode is None else encode(value)
+                return out
+        for name, encode, keep in self.encoders:
+            value = getattr(obj, name)
+            if value is None or not (keep or value):
                 continue
-            if not (f.always or f.is_message or value):
-                continue
-            out[f.name] = f.encode(value)
+            out[name] = value if encode is None else encode(value)
         return out
 
 
@@ -187,34 +236,48 @@ _CODECS: dict[type[Any], _MessageCodec] = {}
 def _codec(cls: type[Any]) -> _MessageCodec:
     codec = _CODECS.get(cls)
     if codec is None:
-        codec = _CODECS[cls] = _build_codec(cls)
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls!r} is not a dataclass")
+        # Registered before its fields are filled, so a type may contain itself.
+        codec = _CODECS[cls] = _MessageCodec(cls)
+        try:
+            _fill(codec)
+        except BaseException:
+            del _CODECS[cls]
+            raise
     return codec
 
 
-def _build_codec(cls: type[Any]) -> _MessageCodec:
-    if not dataclasses.is_dataclass(cls):
-        raise TypeError(f"{cls!r} is not a dataclass")
+def _fill(codec: _MessageCodec) -> None:
+    cls = codec.cls
     hints = typing.get_type_hints(cls, include_extras=True)
-    fields: list[_Field] = []
+    encoders: list[tuple[str, Encoder | None, bool]] = []
+    sparse = True
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
-        decode, encode = _converters(tp)
-        fields.append(
-            _Field(
-                name=f.name,
-                decode=decode,
-                encode=encode,
-                always=bool(f.metadata.get("always")),
-                is_raw=_has_marker(tp, RawJSONMarker),
-                is_message=_has_marker(tp, BoolValueMarker) or _is_message(tp),
-            )
-        )
-    return _MessageCodec(
-        cls=cls,
-        fields=tuple(fields),
-        by_name={f.name: f for f in fields},
-        by_lower={f.name.lower(): f for f in fields},
+        # ``null`` never reaches a field's decoder (it resets the field), nor ``None`` an
+        # encoder (the field is omitted): the optional wrapper is not needed here.
+        decode, encode = _converters(_strip_optional(tp))
+        always = bool(f.metadata.get("always"))
+        is_raw = _has_marker(tp, RawJSONMarker)
+        is_message = _has_marker(tp, BoolValueMarker) or _is_message(tp)
+        entry = (f.name, decode, is_raw)
+        codec.by_name[f.name] = entry
+        codec.by_lower[f.name.lower()] = entry
+        encoders.append((f.name, None if encode is _identity else encode, always or is_message))
+        if f.default is not dataclasses.MISSING and f.default is not None:
+            # A field left out of a built instance reads this default: fine to skip only
+            # when the default would be omitted anyway.
+            sparse = sparse and not always and not f.default
+    if "__slots__" in cls.__dict__ or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} must be built by its __init__: not a message")
+    codec.factories = tuple(
+        (f.name, f.default_factory)
+        for f in dataclasses.fields(cls)
+        if f.default_factory is not dataclasses.MISSING
     )
+    codec.encoders = tuple(encoders)
+    codec.encoders_by_name = {e[0]: e for e in encoders} if sparse else None
 
 
 def _has_marker(tp: Any, marker: type[Any]) -> bool:
@@ -229,6 +292,19 @@ def _is_message(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
+def _strip_optional(tp: Any) -> Any:
+    """``X | None`` → ``X``; anything else as it is."""
+    if typing.get_origin(tp) in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _converters(tp: Any) -> tuple[Decoder, Encoder]:
     """The decoder and encoder of one annotation (see the module docstring)."""
     origin = typing.get_origin(tp)
@@ -240,7 +316,7 @@ def _converters(tp: Any) -> tuple[Decoder, Encoder]:
             if isinstance(marker, RawJSONMarker):
                 return _decode_raw, _encode_raw
             if isinstance(marker, BoolValueMarker):
-                return _decode_bool_value, lambda value: {"value": value}
+                return _decode_bool_value, _encode_bool_value
         return _converters(base)
     if tp is str:
         return _decode_str, _identity
@@ -264,43 +340,65 @@ def _converters(tp: Any) -> tuple[Decoder, Encoder]:
             raise TypeError(f"unsupported union {tp!r}")
         decode, encode = _converters(args[0])
 
-        def decode_optional(value: Any, path: str) -> Any:
-            return None if value is None else decode(value, path)
+        def decode_optional(value: Any) -> Any:
+            return None if value is None else decode(value)
 
         def encode_optional(value: Any) -> Any:
             return None if value is None else encode(value)
 
         return decode_optional, encode_optional
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        message = tp
-
-        def decode_message(value: Any, path: str) -> Any:
-            return _codec(message).decode(value, path)
-
-        def encode_message(value: Any) -> Any:
-            return _codec(message).encode(value)
-
-        return decode_message, encode_message
+        codec = _codec(tp)
+        return codec.decode, codec.encode
     raise TypeError(f"unsupported annotation {tp!r}")
 
 
 def _list_converters(decode: Decoder, encode: Encoder) -> tuple[Decoder, Encoder]:
-    def decode_list(value: Any, path: str) -> list[Any]:
+    def decode_list(value: Any) -> list[Any]:
         if not isinstance(value, list):
-            raise _mismatch(path, "an array", value)
-        return [decode(item, f"{path}[{i}]") for i, item in enumerate(value)]
+            raise _mismatch("an array", value)
+        try:
+            return [decode(item) for item in value]
+        except _Problem:
+            pass
+        # Find the failing item again (decoding is pure) to name its index.
+        for i, item in enumerate(value):
+            try:
+                decode(item)
+            except _Problem as exc:
+                exc.parts.append(f"[{i}]")
+                raise exc from exc.__cause__
+        raise AssertionError("a list item failed once only")  # pragma: no cover
+
+    if encode is _identity:
+        return decode_list, list
 
     def encode_list(value: list[Any]) -> list[Any]:
-        return [encode(item) for item in value]
+        out: list[Any] = []
+        last: Any = _identity  # no item is this function
+        encoded: Any = None
+        for item in value:
+            if item is not last:
+                last = item
+                encoded = encode(item)
+            out.append(encoded)
+        return out
 
     return decode_list, encode_list
 
 
 def _dict_converters(decode: Decoder, encode: Encoder) -> tuple[Decoder, Encoder]:
-    def decode_dict(value: Any, path: str) -> dict[str, Any]:
+    def decode_dict(value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
-            raise _mismatch(path, "an object", value)
-        return {key: decode(item, f"{path}.{key}") for key, item in value.items()}
+            raise _mismatch("an object", value)
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            try:
+                out[key] = decode(item)
+            except _Problem as exc:
+                exc.parts.append("." + key)
+                raise
+        return out
 
     def encode_dict(value: dict[str, Any]) -> dict[str, Any]:
         # Go's encoding/json writes map keys sorted.
@@ -320,7 +418,10 @@ def decode(cls: type[T], value: object) -> T:
     """
     if value is None:
         return cls()
-    result: T = _codec(cls).decode(value, "")
+    try:
+        result: T = _codec(cls).decode(value)
+    except _Problem as exc:
+        raise exc.error() from exc.__cause__
     return result
 
 
@@ -330,17 +431,19 @@ def loads(cls: type[T], body: bytes) -> T:
     Raises:
         DecodeError: the body is empty, not JSON, or does not fit ``cls``.
     """
-    if not body.strip():
-        raise DecodeError("empty body")
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if not body.strip():
+            raise DecodeError("empty body") from None
         raise DecodeError(f"invalid JSON: {exc}") from exc
     return decode(cls, value)
 
 
 def encode(obj: object) -> dict[str, Any]:
     """A message as a JSON-ready dict with Go's omission rules (raw fields as Fragments).
+
+    Equal neighbours in a list may share one dict: treat the result as read-only.
 
     Raises:
         EncodeError: a raw field holds a non-JSON payload.
@@ -354,4 +457,4 @@ def dumps(obj: object) -> bytes:
     Raises:
         EncodeError: a raw field holds a non-JSON payload.
     """
-    return orjson.dumps(encode(obj))
+    return orjson.dumps(_codec(type(obj)).encode(obj))

@@ -15,12 +15,19 @@ Names follow Centrifugo's ``internal/apiproto/api.proto`` exactly (server-api.md
   "not set" (keep the namespace's value), over JSON they are ``{"value": bool}`` objects.
 * :data:`ALWAYS` marks the fields Centrifugo emits even when they hold a zero value
   (server-api.md §4, "Always present").
+* The messages are frozen dataclasses *without* ``__slots__``: a field with a plain
+  default is also a class attribute, so :func:`build` makes an instance from only the
+  fields that are set, by installing them as its ``__dict__``. A batch of 100 publishes
+  builds some 300 of these objects; a 14-field ``Reply`` costs one dict this way instead
+  of 14 frozen ``__setattr__`` calls (issue 5).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Final
+from typing import Annotated, Any, Final, TypeVar
 
 __all__ = [
     "ALWAYS",
@@ -78,7 +85,10 @@ __all__ = [
     "Uint64",
     "UnsubscribeRequest",
     "UnsubscribeResult",
+    "build",
 ]
+
+M = TypeVar("M")
 
 
 # --------------------------------------------------------------------------- annotations
@@ -129,7 +139,7 @@ class Result:
 # --------------------------------------------------------------------------- shared types
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Error:
     """An API error (server-api.md §5, §6): both keys always present."""
 
@@ -137,7 +147,7 @@ class Error:
     message: str = field(default="", metadata=ALWAYS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class StreamPosition:
     """A position in a channel's history stream."""
 
@@ -145,7 +155,7 @@ class StreamPosition:
     epoch: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SubscribeOptionOverride:
     """Per-call overrides of namespace flags; ``None`` keeps the namespace's value."""
 
@@ -156,7 +166,7 @@ class SubscribeOptionOverride:
     force_push_join_leave: BoolValue = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Disconnect:
     """A custom disconnect for the ``disconnect`` method."""
 
@@ -164,7 +174,7 @@ class Disconnect:
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ClientInfo:
     """A connection as presence and publications show it; ``user``/``client`` always."""
 
@@ -174,7 +184,7 @@ class ClientInfo:
     chan_info: RawJSON = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Publication:
     """A publication in history (no ``uid``, no timestamp: server-api.md §9.9)."""
 
@@ -184,7 +194,7 @@ class Publication:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Metrics:
     """Aggregated metrics of a node (server-api.md §9.12.1)."""
 
@@ -192,7 +202,7 @@ class Metrics:
     items: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Process:
     """Process statistics (Centrifugo PRO only; never sent by Whirlwind)."""
 
@@ -200,7 +210,7 @@ class Process:
     rss: Int64 = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class NodeResult:
     """One node of the cluster in ``info``."""
 
@@ -216,7 +226,7 @@ class NodeResult:
     num_subs: Uint32 = field(default=0, metadata=ALWAYS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ChannelInfo:
     """A channel in the ``channels`` result."""
 
@@ -226,7 +236,7 @@ class ChannelInfo:
 # --------------------------------------------------------------------------- publish
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PublishRequest(Request):
     """``publish`` (server-api.md §9.1)."""
 
@@ -241,7 +251,7 @@ class PublishRequest(Request):
     version_epoch: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PublishResult(Result):
     """Where the publication landed; empty without history."""
 
@@ -249,7 +259,7 @@ class PublishResult(Result):
     epoch: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PublishResponse:
     """One channel's outcome inside ``broadcast``: ``error`` or ``result``."""
 
@@ -257,7 +267,7 @@ class PublishResponse:
     result: PublishResult | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BroadcastRequest(Request):
     """``broadcast`` (server-api.md §9.2)."""
 
@@ -272,7 +282,7 @@ class BroadcastRequest(Request):
     version_epoch: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BroadcastResult(Result):
     """One response per requested channel, in request order."""
 
@@ -282,7 +292,7 @@ class BroadcastResult(Result):
 # --------------------------------------------------------------------------- connections
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SubscribeRequest(Request):
     """``subscribe``: server-side subscription of live connections (§9.3).
 
@@ -302,12 +312,12 @@ class SubscribeRequest(Request):
     session: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SubscribeResult(Result):
     """Empty."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class UnsubscribeRequest(Request):
     """``unsubscribe`` (§9.4)."""
 
@@ -317,12 +327,12 @@ class UnsubscribeRequest(Request):
     session: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class UnsubscribeResult(Result):
     """Empty."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DisconnectRequest(Request):
     """``disconnect`` (§9.5)."""
 
@@ -333,12 +343,12 @@ class DisconnectRequest(Request):
     session: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class DisconnectResult(Result):
     """Empty."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RefreshRequest(Request):
     """``refresh`` (§9.6)."""
 
@@ -350,7 +360,7 @@ class RefreshRequest(Request):
     session: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RefreshResult(Result):
     """Empty."""
 
@@ -358,28 +368,28 @@ class RefreshResult(Result):
 # --------------------------------------------------------------------------- presence
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PresenceRequest(Request):
     """``presence`` (§9.7)."""
 
     channel: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PresenceResult(Result):
     """Connections in the channel by client id; ``{}`` when nobody."""
 
     presence: dict[str, ClientInfo] = field(default_factory=dict, metadata=ALWAYS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PresenceStatsRequest(Request):
     """``presence_stats`` (§9.8)."""
 
     channel: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PresenceStatsResult(Result):
     """Counts; both always present."""
 
@@ -390,7 +400,7 @@ class PresenceStatsResult(Result):
 # --------------------------------------------------------------------------- history
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryRequest(Request):
     """``history`` (§9.9): ``limit`` 0 → position only, -1 → everything."""
 
@@ -400,7 +410,7 @@ class HistoryRequest(Request):
     reverse: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryResult(Result):
     """Publications and the stream's current top position; all three always present."""
 
@@ -409,14 +419,14 @@ class HistoryResult(Result):
     offset: Uint64 = field(default=0, metadata=ALWAYS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryRemoveRequest(Request):
     """``history_remove`` (§9.10)."""
 
     channel: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class HistoryRemoveResult(Result):
     """Empty."""
 
@@ -424,33 +434,33 @@ class HistoryRemoveResult(Result):
 # --------------------------------------------------------------------------- node
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ChannelsRequest(Request):
     """``channels`` (§9.11): ``pattern`` is a gobwas/glob pattern; empty lists all."""
 
     pattern: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ChannelsResult(Result):
     """Channels with subscribers; ``{}`` when none."""
 
     channels: dict[str, ChannelInfo] = field(default_factory=dict, metadata=ALWAYS)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class InfoRequest(Request):
     """``info`` (§9.12): no fields."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class InfoResult(Result):
     """One entry per live node."""
 
     nodes: list[NodeResult] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RPCRequest(Request):
     """``rpc`` (§9.13): no server-side extensions are registered in OSS."""
 
@@ -458,7 +468,7 @@ class RPCRequest(Request):
     params: RawJSON = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RPCResult(Result):
     """The extension's answer."""
 
@@ -468,7 +478,7 @@ class RPCResult(Result):
 # --------------------------------------------------------------------------- batch
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Command:
     """One batch element: exactly one field set, named after its method (§9.14)."""
 
@@ -487,7 +497,7 @@ class Command:
     channels: ChannelsRequest | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Reply:
     """One batch reply: ``error``, or the field named after the command's method."""
 
@@ -507,7 +517,7 @@ class Reply:
     channels: ChannelsResult | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchRequest(Request):
     """``batch``: ``null`` elements are kept (they get error 107)."""
 
@@ -515,7 +525,7 @@ class BatchRequest(Request):
     parallel: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchResult(Result):
     """One reply per command, in command order (sent without a ``result`` wrapper)."""
 
@@ -558,3 +568,42 @@ BATCH_DISPATCH_ORDER: Final = (
     "channels",
 )
 """Centrifugo's order of checking a batch ``Command``'s fields: the first set one wins."""
+
+
+# --------------------------------------------------------------------------- construction
+
+_new = object.__new__
+_set = object.__setattr__
+_FACTORIES: dict[type[Any], tuple[tuple[str, Callable[[], Any]], ...]] = {}
+
+
+def _factories(cls: type[Any]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """The ``default_factory`` fields of a message (they have no class attribute)."""
+    if not dataclasses.is_dataclass(cls) or "__slots__" in cls.__dict__:
+        raise TypeError(f"{cls!r} is not a message of this module")
+    if hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__} validates in __post_init__: construct it")
+    factories = _FACTORIES[cls] = tuple(
+        (f.name, f.default_factory)
+        for f in dataclasses.fields(cls)
+        if f.default_factory is not dataclasses.MISSING
+    )
+    return factories
+
+
+def build(cls: type[M], fields: dict[str, Any]) -> M:
+    """``cls(**fields)`` without ``__init__``: the fast constructor of the hot paths.
+
+    ``fields`` becomes the instance's ``__dict__`` (taken, not copied: the caller must not
+    keep it); a field it lacks reads its class default, one with a default factory gets a
+    new value. The caller passes field names only (no check).
+    """
+    factories = _FACTORIES.get(cls)
+    if factories is None:
+        factories = _factories(cls)
+    for name, factory in factories:
+        if name not in fields:
+            fields[name] = factory()
+    obj: M = _new(cls)
+    _set(obj, "__dict__", fields)
+    return obj

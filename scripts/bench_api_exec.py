@@ -1,0 +1,106 @@
+"""In-process benchmark of the server API's execution path (no HTTP).
+
+Times what happens after a request body has arrived, the way the HTTP front runs it:
+``json_mapping.loads`` → ``Executor.call`` → ``json_mapping.dumps`` / ``encode``, for a
+``batch`` of publishes and for a single ``publish``, against a node built like
+``whirlwind.app.build`` (memory engine, default config, no subscribers).
+
+Usage: ``python scripts/bench_api_exec.py [--batch-size 100] [--seconds 2] [--profile]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from whirlwind.api import json_mapping
+from whirlwind.api import types as t
+from whirlwind.api.executor import Executor
+from whirlwind.broker.memory import MemoryBroker
+from whirlwind.config.schema import Config
+from whirlwind.node import Node
+from whirlwind.presence.memory import MemoryPresenceManager
+
+
+def build_executor(loop: asyncio.AbstractEventLoop) -> Executor:
+    """A node with the memory engine and the default config, as ``app.build`` makes it."""
+    config = Config()
+    node = Node(
+        config=config,
+        broker=MemoryBroker(),
+        presence=MemoryPresenceManager(ttl=config.engine.redis.presence_ttl),
+        loop=loop,
+    )
+    return Executor(node)
+
+
+def batch_body(size: int) -> bytes:
+    """A ``batch`` of ``size`` publishes into ``bench`` with data ``{"n": i}``."""
+    commands = [{"publish": {"channel": "bench", "data": {"n": i}}} for i in range(size)]
+    return orjson.dumps({"commands": commands})
+
+
+async def time_loop(step: Callable[[], Awaitable[bytes]], seconds: float) -> tuple[int, float]:
+    """Run ``step`` for about ``seconds``; returns (calls, elapsed seconds)."""
+    calls = 0
+    chunk = 50
+    started = time.perf_counter()
+    deadline = started + seconds
+    while True:
+        for _ in range(chunk):
+            await step()
+        calls += chunk
+        now = time.perf_counter()
+        if now >= deadline:
+            return calls, now - started
+
+
+async def main(batch_size: int, seconds: float) -> None:
+    """Print µs per call and publications/s for the batch and the single publish."""
+    executor = build_executor(asyncio.get_running_loop())
+    loads, dumps, encode = json_mapping.loads, json_mapping.dumps, json_mapping.encode
+    call = executor.call
+    body = batch_body(batch_size)
+    single = b'{"channel":"bench","data":{"n":1}}'
+
+    async def batch_step() -> bytes:
+        result = await call("batch", loads(t.BatchRequest, body))
+        return dumps(result)
+
+    async def publish_step() -> bytes:
+        result = await call("publish", loads(t.PublishRequest, single))
+        return orjson.dumps({"result": encode(result)})
+
+    # Sanity: what the HTTP front would answer.
+    reply = await batch_step()
+    assert reply.count(b'"publish":{}') == batch_size, reply[:200]
+    assert await publish_step() == b'{"result":{}}'
+    for step in (batch_step, publish_step):  # warm up
+        await time_loop(step, min(0.3, seconds))
+
+    calls, elapsed = await time_loop(batch_step, seconds)
+    per_batch = elapsed / calls * 1e6
+    print(
+        f"batch of {batch_size} publishes: {per_batch:8.1f} µs/batch "
+        f"{per_batch / batch_size:6.2f} µs/publication "
+        f"{calls * batch_size / elapsed:10,.0f} publications/s"
+    )
+    calls, elapsed = await time_loop(publish_step, seconds)
+    per_call = elapsed / calls * 1e6
+    print(f"single publish:            {per_call:8.2f} µs/call {calls / elapsed:10,.0f} calls/s")
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _parse()
+    asyncio.run(main(args.batch_size, args.seconds))
