@@ -248,7 +248,10 @@ class Executor:
                 self._targets.clear()
             self._targets[channel] = target
         resolved, options = target
-        if self.node.rules.check_data(resolved, data) is not None:
+        # check_data passes any non-empty payload when no format is set (the default).
+        if (resolved.publication_data_format or not data) and self.node.rules.check_data(
+            resolved, data
+        ) is not None:
             raise APIError.of(
                 ERROR_BAD_REQUEST,
                 f"data does not fit publication_data_format {resolved.publication_data_format!r}"
@@ -295,9 +298,12 @@ class Executor:
         return await self._publish_one(request.channel, data, request)
 
     def _publish_nowait(self, request: t.PublishRequest) -> t.PublishResult:
-        """:meth:`publish` with a broker that never waits."""
-        data = _payload(request.data, request.b64data, "data")
-        return self._publish_one_nowait(request.channel, data, request)
+        """:meth:`publish` with a broker that never waits (the hot path: no helpers)."""
+        data = request.data
+        if request.b64data:
+            data = _decode_b64(request.b64data, "b64data")
+        name, options = self._publish_target(request.channel, data, request)
+        return _publish_result(self.node.publish_nowait(name, data, options))
 
     async def broadcast(self, request: t.BroadcastRequest) -> t.BroadcastResult:
         """``broadcast``: the same publication into many channels (§9.2).

@@ -328,7 +328,8 @@ def _converters(tp: Any) -> tuple[Decoder, Encoder]:
         return _int_decoder(IntFormat("int64", -(2**63), 2**63 - 1)), _identity
     if origin is list:
         (item,) = typing.get_args(tp)
-        return _list_converters(*_converters(item))
+        stripped = _strip_optional(item)
+        return _list_converters(*_converters(stripped), nullable=stripped is not item)
     if origin is dict:
         key, item = typing.get_args(tp)
         if key is not str:
@@ -353,18 +354,23 @@ def _converters(tp: Any) -> tuple[Decoder, Encoder]:
     raise TypeError(f"unsupported annotation {tp!r}")
 
 
-def _list_converters(decode: Decoder, encode: Encoder) -> tuple[Decoder, Encoder]:
+def _list_converters(
+    decode: Decoder, encode: Encoder, *, nullable: bool
+) -> tuple[Decoder, Encoder]:
     def decode_list(value: Any) -> list[Any]:
         if not isinstance(value, list):
             raise _mismatch("an array", value)
         try:
+            if nullable:  # a batch's commands: null items are kept
+                return [None if item is None else decode(item) for item in value]
             return [decode(item) for item in value]
         except _Problem:
             pass
         # Find the failing item again (decoding is pure) to name its index.
         for i, item in enumerate(value):
             try:
-                decode(item)
+                if item is not None or not nullable:
+                    decode(item)
             except _Problem as exc:
                 exc.parts.append(f"[{i}]")
                 raise exc from exc.__cause__
@@ -380,7 +386,7 @@ def _list_converters(decode: Decoder, encode: Encoder) -> tuple[Decoder, Encoder
         for item in value:
             if item is not last:
                 last = item
-                encoded = encode(item)
+                encoded = None if item is None else encode(item)
             out.append(encoded)
         return out
 

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from whirlwind.broker.base import (
     BrokerEventHandler,
@@ -27,6 +28,9 @@ from whirlwind.errors import InvalidState, UnrecoverablePosition
 from whirlwind.protocol.messages import ClientInfo, Publication, StreamPosition
 
 _EPOCH_ALPHABET = string.ascii_letters
+
+_NO_POSITION: Final = StreamPosition()
+_NOT_STORED: Final = PublishResult(position=_NO_POSITION)
 
 
 def new_epoch() -> str:
@@ -96,6 +100,30 @@ class MemoryBroker:
         handler = self._handler
         if handler is None:
             raise InvalidState("broker has no handler")
+        if options.idempotency_key or options.use_history:
+            return self._publish_stored(handler, channel, data, options)
+        # Nothing to store (the common case): only the delta base of a channel with a
+        # stream moves, as in _publish_stored.
+        publication = Publication(data=data, info=options.info, tags=options.tags)
+        prev = None
+        tracked = self._streams.get(channel)
+        if tracked is not None:
+            if options.delta:
+                prev = tracked.latest
+            tracked.latest = publication
+        handler.handle_publication(
+            channel, publication, _NO_POSITION, delta=options.delta, prev_publication=prev
+        )
+        return _NOT_STORED
+
+    def _publish_stored(
+        self,
+        handler: BrokerEventHandler,
+        channel: str,
+        data: bytes,
+        options: PublishOptions,
+    ) -> PublishResult:
+        """:meth:`publish_nowait` into history or with an idempotency key."""
         now = self._clock()
         key = (channel, options.idempotency_key) if options.idempotency_key else None
         if key is not None:
@@ -115,7 +143,7 @@ class MemoryBroker:
             stream.version = options.version
             stream.version_epoch = options.version_epoch
         offset = 0
-        position = StreamPosition()
+        position = _NO_POSITION
         if options.use_history and stream is not None:
             stream.top += 1
             offset = stream.top
