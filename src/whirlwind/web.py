@@ -31,6 +31,8 @@ from urllib.parse import parse_qs
 
 import httptools
 
+from whirlwind.eager import run_eagerly
+
 logger = logging.getLogger("whirlwind.http")
 
 MAX_HEAD_SIZE: Final = 64 * 1024
@@ -41,6 +43,8 @@ REQUEST_TIMEOUT: Final = 60.0
 """Seconds to receive a whole request once it has begun."""
 KEEPALIVE_TIMEOUT: Final = 75.0
 """Seconds an idle keep-alive connection is kept (aiohttp's and nginx's default)."""
+LINGER_TIMEOUT: Final = 2.0
+"""Seconds to keep reading (and dropping) after answering a bad request."""
 _MAX_PIPELINED: Final = 32
 """Parsed requests waiting behind a running one before reading pauses."""
 
@@ -244,10 +248,13 @@ class HTTPProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
+        "_discarding",
         "_head_size",
         "_headers",
+        "_in_head",
         "_parser",
         "_path",
+        "_paused",
         "_pending",
         "_query",
         "_route",
@@ -255,6 +262,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_transport",
         "_upgrade_rest",
         "_url",
+        "_waiting",
         "busy",
         "deadline",
         "server",
@@ -269,12 +277,18 @@ class HTTPProtocol(asyncio.Protocol):
         self._query = ""
         self._headers: Headers = Headers()
         self._head_size = 0
+        self._in_head = False
         self._body: list[bytes] = []
         self._body_size = 0
         self._too_large = False
         self._route: Route | None = None
         self._pending: deque[tuple[Request, Route | None, bool]] = deque()
         self._upgrade_rest: bytes | None = None
+        self._waiting = False
+        """A handler of ours is running as a task; later requests wait behind it."""
+        self._paused = False
+        self._discarding = False
+        """Answered and half-closed: what the client still sends is dropped (lingering)."""
         self.busy = False
         """A request is being handled (or is queued)."""
         self.deadline = server.loop.time() + KEEPALIVE_TIMEOUT
@@ -290,6 +304,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._transport = None
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -298,6 +314,13 @@ class HTTPProtocol(asyncio.Protocol):
             status = 431 if self._head_size > MAX_HEAD_SIZE else 400
             self._fail(status, f"bad HTTP request: {exc}")
             return
+        if self._in_head:
+            # llhttp reports a header only once it is complete: count what is still
+            # unparsed (this may include the tail of a previous pipelined request).
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD_SIZE:
+                self._fail(431, "bad HTTP request: request head over 64 KiB")
+                return
         self._run()
 
     def close(self) -> None:
@@ -314,6 +337,7 @@ class HTTPProtocol(asyncio.Protocol):
     # ------------------------------------------------------------ httptools side
 
     def on_message_begin(self) -> None:
+        self._in_head = True
         self._url = b""
         self._headers = Headers()
         self._head_size = 0
@@ -340,6 +364,7 @@ class HTTPProtocol(asyncio.Protocol):
         dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
 
     def on_headers_complete(self) -> None:
+        self._in_head = False
         try:
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
@@ -375,28 +400,43 @@ class HTTPProtocol(asyncio.Protocol):
         )
         self._pending.append((request, self._route, self._parser.should_keep_alive()))
         self.busy = True
-        if len(self._pending) > _MAX_PIPELINED and self._transport is not None:
+        if len(self._pending) > _MAX_PIPELINED and self._transport is not None and not self._paused:
+            self._paused = True
             self._transport.pause_reading()
 
     # ------------------------------------------------------------ handling
 
     def _run(self) -> None:
         """Handle queued requests in order until one needs to wait."""
-        while self._pending and self._transport is not None:
+        if self._waiting:
+            return  # _task_done carries on
+        while self._pending and self._transport is not None and not self._discarding:
             request, route, keep_alive = self._pending[0]
             result = self._dispatch(request, route)
             if isinstance(result, Upgrade):
                 self._pending.clear()
                 self._upgrade(result)
                 return
-            if not isinstance(result, Response):
-                task = self.server.loop.create_task(result)
-                task.add_done_callback(self._task_done)
-                return
+            if isinstance(result, Response):
+                response = result
+            else:
+                try:
+                    done = run_eagerly(self.server.loop, result)
+                except Exception:
+                    logger.exception("error handling %s %s", request.method, request.path)
+                    done = Response.text("Internal Server Error", 500)
+                if isinstance(done, asyncio.Task):
+                    self._waiting = True
+                    done.add_done_callback(self._task_done)
+                    return
+                response = done
             self._pending.popleft()
-            self._respond(request, result, keep_alive)
+            self._respond(request, response, keep_alive)
         if not self._pending:
             self.busy = False
+        if self._paused and self._transport is not None and len(self._pending) <= _MAX_PIPELINED:
+            self._paused = False
+            self._transport.resume_reading()
 
     def _dispatch(
         self, request: Request, route: Route | None
@@ -415,6 +455,7 @@ class HTTPProtocol(asyncio.Protocol):
             return Response.text("Internal Server Error", 500)
 
     def _task_done(self, task: asyncio.Task[Response]) -> None:
+        self._waiting = False
         if not self._pending:  # pragma: no cover - the connection was reset meanwhile
             return
         request, _, keep_alive = self._pending.popleft()
@@ -426,8 +467,6 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             response = task.result()
         self._respond(request, response, keep_alive)
-        if self._transport is not None and len(self._pending) <= _MAX_PIPELINED:
-            self._transport.resume_reading()
         self._run()
 
     def _respond(self, request: Request, response: Response, keep_alive: bool) -> None:
@@ -444,8 +483,11 @@ class HTTPProtocol(asyncio.Protocol):
             encode_response(response, keep_alive=keep_alive, head=request.method == "HEAD")
         )
         if not keep_alive:
-            transport.close()
-            self._transport = None
+            if request.body_too_large:
+                self._linger()
+            else:
+                transport.close()
+                self._transport = None
             return
         self.deadline = self.server.loop.time() + KEEPALIVE_TIMEOUT
 
@@ -469,5 +511,25 @@ class HTTPProtocol(asyncio.Protocol):
             return
         response = Response.text(HTTPStatus(status).phrase, status)
         transport.write(encode_response(response, keep_alive=False))
-        transport.close()
-        self._transport = None
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after an error answer without losing it to a TCP reset.
+
+        Closing a socket with unread input makes the kernel send RST, and the client may
+        then never read our answer. So: send FIN, drop whatever else arrives, and let the
+        sweep close the connection after :data:`LINGER_TIMEOUT` (or the client first).
+        """
+        transport = self._transport
+        assert transport is not None
+        self._pending.clear()
+        self.busy = False
+        self._discarding = True
+        self.deadline = self.server.loop.time() + LINGER_TIMEOUT
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:  # pragma: no cover - TCP transports can
+            transport.close()
+        if self._paused:
+            self._paused = False
+            transport.resume_reading()

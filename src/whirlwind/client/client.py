@@ -38,6 +38,7 @@ from whirlwind.client.events import (
 )
 from whirlwind.client.protocol import ClientProtocol, ClientState
 from whirlwind.codes import Disconnect, Error
+from whirlwind.eager import run_eagerly
 from whirlwind.errors import InvalidToken, TokenExpired, UnrecoverablePosition
 from whirlwind.hub import FrameCache, delta_chain
 from whirlwind.protocol import messages as m
@@ -108,6 +109,7 @@ class Client:
         "_conn_info",
         "_dirty",
         "_headers",
+        "_in_after",
         "_loop",
         "_proto",
         "_queue",
@@ -154,6 +156,8 @@ class Client:
         self._tasks: set[asyncio.Task[None]] | None = None
         """Tasks of commands in flight; created on first use (most of the time none)."""
         self._cleanup_started = False
+        self._in_after = False
+        """Inside :meth:`_after`'s event loop (a command finished eagerly re-enters it)."""
         self._after()
 
     # ------------------------------------------------------------ identity
@@ -374,8 +378,15 @@ class Client:
 
     def _after(self) -> None:
         proto = self._proto
-        for event in proto.events_received():
-            self._perform(event)
+        if self._in_after:
+            return  # the outer call below picks up the new events (commands run eagerly)
+        self._in_after = True
+        try:
+            while events := proto.events_received():
+                for event in events:
+                    self._perform(event)
+        finally:
+            self._in_after = False
         if proto.close_requested is not None:
             self._close_transport(proto.close_requested)
             return
@@ -422,7 +433,10 @@ class Client:
         self._begin_cleanup()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = self._loop.create_task(coro)
+        """Run ``coro`` eagerly; it becomes a task only if it has to wait (eager.py)."""
+        task = run_eagerly(self._loop, coro)
+        if task is None:
+            return
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
