@@ -27,6 +27,7 @@ import base64
 import binascii
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from whirlwind import codes
@@ -116,6 +117,17 @@ _BAD_REQUEST_REPLY: Final = t.Reply(error=ERROR_BAD_REQUEST)
 _NOT_FOUND_REPLY: Final = t.Reply(error=ERROR_NOT_FOUND)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _PublishTarget:
+    """What publishing into one channel needs from the configuration (cached)."""
+
+    resolved: ResolvedChannel
+    options: PublishOptions
+    """The broker's options for a publish request that sets none of its own."""
+    any_payload: bool
+    """No ``publication_data_format``: any non-empty payload fits."""
+
+
 def _publish_result(result: BrokerPublishResult) -> t.PublishResult:
     position = result.position
     if not position.offset and not position.epoch:
@@ -187,7 +199,7 @@ class Executor:
         """Methods that can run synchronously, by name."""
         if node.publishes_nowait:
             self._nowait["publish"] = self._publish_nowait
-        self._targets: dict[str, tuple[ResolvedChannel, PublishOptions]] = {}
+        self._targets: dict[str, _PublishTarget] = {}
 
     # ------------------------------------------------------------------ dispatch
 
@@ -243,35 +255,41 @@ class Executor:
         if target is None:
             resolved = self._resolve(channel)
             # The configuration is fixed, so a channel's namespace and default options are.
-            target = (resolved, self.node.publish_options(resolved, _NO_OPTIONS))
+            target = _PublishTarget(
+                resolved=resolved,
+                options=self.node.publish_options(resolved, _NO_OPTIONS),
+                any_payload=not resolved.publication_data_format,
+            )
             if len(self._targets) >= PUBLISH_TARGETS_CACHED:
                 self._targets.clear()
             self._targets[channel] = target
-        resolved, options = target
+        resolved = target.resolved
         # check_data passes any non-empty payload when no format is set (the default).
-        if (resolved.publication_data_format or not data) and self.node.rules.check_data(
-            resolved, data
-        ) is not None:
+        if (
+            not (data and target.any_payload)
+            and self.node.rules.check_data(resolved, data) is not None
+        ):
             raise APIError.of(
                 ERROR_BAD_REQUEST,
                 f"data does not fit publication_data_format {resolved.publication_data_format!r}"
                 if data
                 else "data required",
             )
-        if _has_options(request):
-            # Centrifugo's brokers compare versions only for publications kept in history.
-            with_history = resolved.history_enabled and not request.skip_history
-            options = self.node.publish_options(
-                resolved,
-                ChannelPublishOptions(
-                    tags=dict(request.tags) if request.tags else None,
-                    skip_history=request.skip_history,
-                    idempotency_key=request.idempotency_key,
-                    delta=True if request.delta else None,
-                    version=request.version if with_history else 0,
-                    version_epoch=request.version_epoch if with_history else "",
-                ),
-            )
+        if not _has_options(request):
+            return resolved.name, target.options
+        # Centrifugo's brokers compare versions only for publications kept in history.
+        with_history = resolved.history_enabled and not request.skip_history
+        options = self.node.publish_options(
+            resolved,
+            ChannelPublishOptions(
+                tags=dict(request.tags) if request.tags else None,
+                skip_history=request.skip_history,
+                idempotency_key=request.idempotency_key,
+                delta=True if request.delta else None,
+                version=request.version if with_history else 0,
+                version_epoch=request.version_epoch if with_history else "",
+            ),
+        )
         return resolved.name, options
 
     async def _publish_one(
@@ -302,6 +320,12 @@ class Executor:
         data = request.data
         if request.b64data:
             data = _decode_b64(request.b64data, "b64data")
+        target = self._targets.get(request.channel)
+        if target is not None and data and target.any_payload and not _has_options(request):
+            # Most publishes: a known channel, a payload, the namespace's options.
+            return _publish_result(
+                self.node.publish_nowait(target.resolved.name, data, target.options)
+            )
         name, options = self._publish_target(request.channel, data, request)
         return _publish_result(self.node.publish_nowait(name, data, options))
 
@@ -535,11 +559,26 @@ class Executor:
             replies = list(await asyncio.gather(*(limited(c) for c in commands)))
         else:
             replies = []
+            append = replies.append
+            publish_nowait = self._nowait.get("publish")
             for command in commands:
+                publish = None if command is None else command.publish
+                if publish is not None and publish_nowait is not None:
+                    # The batch everybody sends, inlined: _batch_one_nowait for a publish.
+                    try:
+                        result = publish_nowait(publish)
+                    except APIError as exc:
+                        append(_batch_error("publish", exc))
+                        continue
+                    except Exception as exc:
+                        append(_batch_error("publish", _internal("publish", exc)))
+                        continue
+                    append(_reply("publish", result))
+                    continue
                 reply = run_nowait(command)
                 if reply is None:
                     reply = await self._batch_one(command)
-                replies.append(reply)
+                append(reply)
         return t.BatchResult(replies=replies)
 
     def _runs_nowait(self, command: t.Command | None) -> bool:

@@ -14,6 +14,7 @@ import pytest
 
 from whirlwind.api import types as t
 from whirlwind.api.executor import APIError, Executor
+from whirlwind.broker.base import PublishOptions, PublishResult
 from whirlwind.broker.memory import MemoryBroker
 from whirlwind.codes import Disconnect
 from whirlwind.config.schema import ChannelConfig, ChannelOptions, Config, NamespaceConfig
@@ -446,3 +447,100 @@ async def test_unexpected_failure_becomes_internal_error(
         100,
         "internal server error",
     )
+
+
+async def test_batch_of_plain_publishes_shares_one_reply(executor: Executor) -> None:
+    sub = FakeSubscriber("c1")
+    executor.node.hub.add_subscriber("plain:x", sub, join_leave=False)
+    commands: list[t.Command | None] = [
+        t.Command(publish=t.PublishRequest(channel="plain:x", data=b'{"n":%d}' % i))
+        for i in range(3)
+    ]
+    result = await executor.batch(t.BatchRequest(commands=commands))
+    assert result.replies == [t.Reply(publish=t.PublishResult())] * 3
+    executor.node.hub.flush_channels()
+    assert sub.received and all(b'{"n":%d}' % i in sub.received[0] for i in range(3))
+
+
+async def test_known_channel_still_checks_each_request(executor: Executor) -> None:
+    """The per-channel cache keeps neither a payload check nor a request's options."""
+    await executor.call("publish", t.PublishRequest(channel="obj:x", data=b"{}"))
+    assert await error_of(executor, "publish", t.PublishRequest(channel="obj:x", data=b"1")) == (
+        107,
+        "bad request",
+    )
+    await executor.call("publish", t.PublishRequest(channel="news", data=b"1"))
+    assert await error_of(executor, "publish", t.PublishRequest(channel="news")) == (
+        107,
+        "bad request",
+    )
+    skipped = await executor.call(
+        "publish", t.PublishRequest(channel="news", data=b"2", skip_history=True)
+    )
+    assert skipped == t.PublishResult()
+    await executor.call("publish", t.PublishRequest(channel="news", data=b"3", tags={"k": "v"}))
+    history = await executor.history(t.HistoryRequest(channel="news", limit=-1))
+    assert [(p.data, p.tags) for p in history.publications] == [(b"1", {}), (b"3", {"k": "v"})]
+
+
+async def test_unexpected_publish_failure_is_error_100(
+    executor: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object) -> None:
+        raise RuntimeError("broker down")
+
+    monkeypatch.setattr(executor.node, "publish_nowait", boom)
+    request = t.PublishRequest(channel="news", data=b"1")
+    assert await error_of(executor, "publish", request) == (100, "internal server error")
+    for parallel in (False, True):
+        result = await executor.batch(
+            t.BatchRequest(commands=[t.Command(publish=request)], parallel=parallel)
+        )
+        assert result.replies == [t.Reply(error=t.Error(code=100, message="internal server error"))]
+    broadcast = await executor.broadcast(t.BroadcastRequest(channels=["news"], data=b"1"))
+    assert broadcast.responses[0].error == t.Error(code=100, message="internal server error")
+
+
+class WaitingBroker(MemoryBroker):
+    """A memory broker that yields to the loop in publish, as a network broker does."""
+
+    publish_nowait = None  # type: ignore[assignment]
+
+    async def publish(self, channel: str, data: bytes, options: PublishOptions) -> PublishResult:
+        await asyncio.sleep(0)
+        return MemoryBroker.publish_nowait(self, channel, data, options)
+
+
+async def test_a_waiting_broker_gives_the_same_replies() -> None:
+    node = Node(
+        config=CONFIG,
+        broker=WaitingBroker(),
+        presence=MemoryPresenceManager(),
+        loop=asyncio.get_running_loop(),
+    )
+    assert not node.publishes_nowait
+    executor = Executor(node)
+    publish = t.PublishRequest(channel="news", data=b"1")
+    assert (await executor.call("publish", publish)).offset == 1
+    for offset, parallel in ((2, False), (4, True)):
+        result = await executor.batch(
+            t.BatchRequest(
+                parallel=parallel,
+                commands=[
+                    t.Command(publish=publish),
+                    t.Command(publish=t.PublishRequest(channel="plain:x", data=b"1")),
+                    t.Command(publish=publish),
+                    None,
+                ],
+            )
+        )
+        replies = result.replies
+        assert [r.publish.offset if r.publish else -1 for r in replies] == [
+            offset,
+            0,
+            offset + 1,
+            -1,
+        ]
+        assert replies[3].error == t.Error(code=107, message="bad request")
+    broadcast = await executor.broadcast(t.BroadcastRequest(channels=["news", "nope:x"], data=b"1"))
+    assert [r.error.code if r.error else 0 for r in broadcast.responses] == [0, 102]
