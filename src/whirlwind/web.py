@@ -248,7 +248,9 @@ class HTTPProtocol(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_body_size",
+        "_completed_in_read",
         "_discarding",
+        "_head_raw",
         "_head_size",
         "_headers",
         "_in_head",
@@ -278,6 +280,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._headers: Headers = Headers()
         self._head_size = 0
         self._in_head = False
+        self._head_raw = 0
+        self._completed_in_read = False
         self._body: list[bytes] = []
         self._body_size = 0
         self._too_large = False
@@ -306,6 +310,7 @@ class HTTPProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        self._completed_in_read = False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -314,11 +319,12 @@ class HTTPProtocol(asyncio.Protocol):
             status = 431 if self._head_size > MAX_HEAD_SIZE else 400
             self._fail(status, f"bad HTTP request: {exc}")
             return
-        if self._in_head:
-            # llhttp reports a header only once it is complete: count what is still
-            # unparsed (this may include the tail of a previous pipelined request).
-            self._head_size += len(data)
-            if self._head_size > MAX_HEAD_SIZE:
+        if self._in_head and not self._completed_in_read:
+            # llhttp reports a header only once it is complete, so a header that never
+            # ends is seen only here: count the reads that hold nothing but this head
+            # (one that also ended a pipelined request is left out: never over-count).
+            self._head_raw += len(data)
+            if self._head_raw > MAX_HEAD_SIZE:
                 self._fail(431, "bad HTTP request: request head over 64 KiB")
                 return
         self._run()
@@ -338,6 +344,7 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._in_head = True
+        self._head_raw = 0
         self._url = b""
         self._headers = Headers()
         self._head_size = 0
@@ -390,6 +397,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._completed_in_read = True
         request = Request(
             method=self._parser.get_method().decode(),
             path=self._path,

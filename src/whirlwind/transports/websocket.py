@@ -137,19 +137,33 @@ def _deflate_response(offers: str) -> str | None:
         if name.lower() != "permessage-deflate":
             continue
         answer = ["permessage-deflate"]
+        seen: set[str] = set()
         ok = True
         for param in params:
-            key, _, value = param.partition("=")
+            key, has_value, value = param.partition("=")
             key = key.strip().lower()
-            if key == "server_no_context_takeover":
-                answer.append(key)
-            elif key == "server_max_window_bits":
-                value = value.strip().strip('"')
-                if not value.isdigit() or not 8 <= int(value) <= 15:
+            value = value.strip().strip('"')
+            if key in seen:  # §7.1: a repeated parameter declines the offer
+                ok = False
+                break
+            seen.add(key)
+            if key in ("server_no_context_takeover", "client_no_context_takeover"):
+                if has_value:
                     ok = False
                     break
-                answer.append(f"{key}={value}")
-            elif key not in ("client_no_context_takeover", "client_max_window_bits"):
+                if key == "server_no_context_takeover":
+                    answer.append(key)
+            elif key in ("server_max_window_bits", "client_max_window_bits"):
+                bits_ok = value.isdigit() and 8 <= int(value) <= 15
+                if key == "server_max_window_bits":
+                    if not bits_ok:
+                        ok = False
+                        break
+                    answer.append(f"{key}={value}")
+                elif has_value and not bits_ok:
+                    ok = False
+                    break
+            else:
                 ok = False  # unknown parameter: decline this offer (§5.1)
                 break
         if ok:
