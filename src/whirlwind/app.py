@@ -95,6 +95,11 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
     broker = MemoryBroker()
     presence = MemoryPresenceManager(ttl=config.engine.redis.presence_ttl)
     node = Node(config=config, broker=broker, presence=presence, loop=loop)
+    client = config.client
+    node.eager = not (
+        client.token.jwks_public_endpoint
+        or (client.subscription_token.enabled and client.subscription_token.jwks_public_endpoint)
+    )  # the memory engine never needs a current task; JWKS fetches (aiohttp) do
     routes = Routes()
     websockets: set[WebSocketConnection] = set()
     origins = OriginChecker(config.client.allowed_origins)
@@ -139,11 +144,11 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     if server.grpc_api is not None:
         await server.grpc_api.start()
     http = config.http_server
-    main = HTTPServer(server.routes, loop)
+    main = HTTPServer(server.routes, loop, eager=node.eager)
     await main.start(http.address, http.port)
     fronts = [main]
     if server.internal_routes is not None:
-        internal = HTTPServer(server.internal_routes, loop)
+        internal = HTTPServer(server.internal_routes, loop, eager=node.eager)
         address = http.internal_address if http.internal_address is not None else http.address
         await internal.start(address, http.internal_port or 0)
         fronts.append(internal)

@@ -19,7 +19,11 @@ def run_eagerly(
 ) -> T | asyncio.Task[T]:
     """Step ``coro``; its result if it finished, else a task that runs the rest.
 
-    An exception raised before the first wait propagates to the caller.
+    An exception raised before the first wait propagates to the caller. Only for
+    coroutines that do not look for their task before they first wait: until then
+    ``asyncio.current_task()`` is None (or the caller's task), which breaks
+    ``asyncio.timeout``, aiohttp's client and redis-py. Callers opt in where they know
+    (``Node.eager``).
     """
     try:
         waiting_on = coro.send(None)

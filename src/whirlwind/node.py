@@ -261,6 +261,10 @@ class Node:
             channel_limit=client.channel_limit,
             queue_max_size=client.queue_max_size,
         )
+        self.eager = False
+        """Client commands and API handlers may run eagerly (``eager.py``): set by whoever
+        builds the node when nothing they await needs a current task (the memory engine
+        and no JWKS: aiohttp, redis and ``asyncio.timeout`` call ``current_task()``)."""
         self._shutting_down = False
         self._tasks: set[asyncio.Task[None]] = set()
         # A broker that never waits (the memory broker) also publishes synchronously.

@@ -192,9 +192,13 @@ _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 class HTTPServer:
     """Serves ``routes`` on one listening socket; :meth:`close` shuts it down gracefully."""
 
-    def __init__(self, routes: Routes, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, routes: Routes, loop: asyncio.AbstractEventLoop, *, eager: bool = False
+    ) -> None:
         self.routes = routes
         self.loop = loop
+        self.eager = eager
+        """Run async handlers eagerly (``eager.py``) instead of in a task each."""
         self.connections: set[HTTPProtocol] = set()
         """Connections still speaking HTTP (an upgraded one leaves the set)."""
         self.closing = False
@@ -429,7 +433,10 @@ class HTTPProtocol(asyncio.Protocol):
                 response = result
             else:
                 try:
-                    done = run_eagerly(self.server.loop, result)
+                    if self.server.eager:
+                        done = run_eagerly(self.server.loop, result)
+                    else:
+                        done = self.server.loop.create_task(result)
                 except Exception:
                     logger.exception("error handling %s %s", request.method, request.path)
                     done = Response.text("Internal Server Error", 500)

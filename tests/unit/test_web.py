@@ -108,9 +108,10 @@ def app() -> App:
     return App()
 
 
-@pytest.fixture
-async def server(app: App) -> AsyncIterator[HTTPServer]:
-    srv = HTTPServer(build_routes(app), asyncio.get_running_loop())
+@pytest.fixture(params=[False, True], ids=["tasks", "eager"])
+async def server(app: App, request: pytest.FixtureRequest) -> AsyncIterator[HTTPServer]:
+    """Both ways of running async handlers: a task each, or eagerly (eager.py)."""
+    srv = HTTPServer(build_routes(app), asyncio.get_running_loop(), eager=request.param)
     await srv.start("127.0.0.1", 0)
     yield srv
     app.release.set()

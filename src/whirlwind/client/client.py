@@ -433,10 +433,13 @@ class Client:
         self._begin_cleanup()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` eagerly; it becomes a task only if it has to wait (eager.py)."""
-        task = run_eagerly(self._loop, coro)
-        if task is None:
-            return
+        """Run ``coro`` in a task, or eagerly when the node allows (``Node.eager``)."""
+        if self.node.eager:
+            task = run_eagerly(self._loop, coro)
+            if task is None:
+                return
+        else:
+            task = self._loop.create_task(coro)
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
