@@ -3,7 +3,8 @@
 Times what happens after a request body has arrived, the way the HTTP front runs it:
 ``json_mapping.loads`` → ``Executor.call`` → ``json_mapping.dumps`` / ``encode``, for a
 ``batch`` of publishes and for a single ``publish``, against a node built like
-``whirlwind.app.build`` (memory engine, default config, no subscribers).
+``whirlwind.app.build`` (memory engine, default config, no subscribers); then the GRPC
+front's mapping (``protobuf_mapping``) around the same batch.
 
 Usage: ``python scripts/bench_api_exec.py [--batch-size 100] [--seconds 2] [--profile]``.
 """
@@ -96,6 +97,32 @@ async def main(batch_size: int, seconds: float) -> None:
     calls, elapsed = await time_loop(publish_step, seconds)
     per_call = elapsed / calls * 1e6
     print(f"single publish:            {per_call:8.2f} µs/call {calls / elapsed:10,.0f} calls/s")
+
+    # The GRPC front's share: protobuf message → dataclasses → executor → protobuf.
+    from whirlwind.api import api_pb2, protobuf_mapping
+
+    message = api_pb2.BatchRequest.FromString(
+        api_pb2.BatchRequest(
+            commands=[
+                api_pb2.Command(
+                    publish=api_pb2.PublishRequest(channel="bench", data=b'{"n":%d}' % i)
+                )
+                for i in range(batch_size)
+            ]
+        ).SerializeToString()
+    )
+
+    async def grpc_step() -> bytes:
+        result = await call("batch", protobuf_mapping.decode(t.BatchRequest, message))
+        return protobuf_mapping.encode(result, api_pb2.BatchResponse()).SerializeToString()
+
+    await time_loop(grpc_step, min(0.3, seconds))
+    calls, elapsed = await time_loop(grpc_step, seconds)
+    per_batch = elapsed / calls * 1e6
+    print(
+        f"GRPC batch (no transport): {per_batch:8.1f} µs/batch "
+        f"{calls * batch_size / elapsed:10,.0f} publications/s"
+    )
 
 
 def _parse() -> argparse.Namespace:

@@ -397,6 +397,20 @@ def test_encode_broadcast_and_batch() -> None:
     assert second.error.message == "not found"
 
 
+def test_encode_repeated_neighbours_and_decode_only_what_is_set() -> None:
+    """One reply object repeated (a batch without history) is written out each time; a
+    decoded Command holds the one command set on the wire, scalars at zero included."""
+    reply = types.Reply(publish=types.PublishResult())
+    other = types.Reply(publish=types.PublishResult(offset=2, epoch="e"))
+    batch = encode(types.BatchResult(replies=[reply, reply, other, reply]), api_pb2.BatchResponse())
+    assert [r.HasField("publish") for r in batch.replies] == [True] * 4
+    assert [r.publish.offset for r in batch.replies] == [0, 0, 2, 0]
+    command = decode(
+        types.Command, api_pb2.Command(history=api_pb2.HistoryRequest(channel="c", limit=0))
+    )
+    assert command == types.Command(history=types.HistoryRequest(channel="c"))
+
+
 def test_roundtrip_over_the_wire() -> None:
     """A decoded, re-encoded request survives serialisation (bytes, maps, nested)."""
     original = types.SubscribeRequest(
