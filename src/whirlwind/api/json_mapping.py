@@ -164,6 +164,7 @@ def _encode_bool_value(value: bool) -> dict[str, bool]:
 
 _new = object.__new__
 _set = object.__setattr__
+_dumps = orjson.dumps
 
 
 class _MessageCodec:
@@ -199,6 +200,16 @@ class _MessageCodec:
                 if entry is None:
                     continue  # unknown keys are ignored, as Go does
             name, decode, is_raw = entry
+            if decode is _decode_str:
+                if item.__class__ is str:
+                    _set(obj, name, item)
+                    continue
+            elif is_raw:
+                try:
+                    _set(obj, name, _dumps(item))
+                    continue
+                except orjson.JSONEncodeError:
+                    pass  # decode() says why
             if item is None and not is_raw:
                 _set(obj, name, self.zero(name))
                 continue
