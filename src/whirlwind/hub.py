@@ -267,6 +267,7 @@ class Hub:
         self._users: dict[str, list[Subscriber]] = {}
         self._dirty: list[_ChannelSubscribers] = []
         self._schedule_flush = schedule_flush
+        self._batched = 0
         self.num_subscriptions = 0
 
     # ------------------------------------------------------------ connections
@@ -522,6 +523,11 @@ class Hub:
             if len(subs.batch) == 1:
                 self._mark_dirty(subs)
         batch.append(message)
+        self._batched += 1
+
+    def batched(self) -> int:
+        """How many encoded publications were ever queued in channel batches."""
+        return self._batched
 
     def _mark_dirty(self, subs: _ChannelSubscribers) -> None:
         if not self._dirty:

@@ -53,39 +53,59 @@ class Flusher:
 
     Coalescing: everything queued since the last round leaves in one frame per client
     (JSON lines joined by ``\n``, Protobuf messages concatenated). A round runs on the next
-    loop iteration, so all input read in this one is joined. When rounds keep the loop
-    busy (saturation: more than half of the time between two rounds is spent writing),
-    the next round also waits up to as long as the last one took (at most ``max_delay``):
-    publishers get more request/response cycles in, and each write (one syscall per
-    subscriber, the dominant cost) carries more messages. A server that is not saturated
-    does not wait, so its latency is not traded away.
+    loop iteration, so all input read in this one is joined.
+
+    Under saturation (more than ``SATURATED`` of the time between two rounds is spent
+    writing), the next round waits for the publishers to go quiet: it runs once no new
+    work has arrived for ``QUIET`` seconds, or after as long as the last round took (at
+    most ``max_delay``). Each write costs one syscall per subscriber whatever it carries,
+    so a fuller round is cheaper per message; and publishers that wait for their reply
+    before sending again (HTTP keep-alive) get their next request in before the round
+    instead of after it. A server that is not saturated does not wait, so its latency is
+    not traded away.
     """
 
     __slots__ = (
+        "_deadline",
         "_delay",
         "_dirty",
         "_last_start",
         "_loop",
+        "_quiet",
         "_scheduled",
+        "_seen",
+        "_wait_started",
         "before_round",
         "max_delay",
+        "work",
     )
 
     DELAY_FRACTION = 1.0
-    """When saturated, wait this fraction of the last round's duration."""
+    """When saturated, wait at most this fraction of the last round's duration."""
     SATURATED = 0.5
     """Share of the time between two rounds spent writing above which we are saturated."""
+    QUIET = 0.001
+    """A saturated round runs once no work has arrived for this long (seconds)…"""
+    QUIET_FRACTION = 0.05
+    """…or for this fraction of the last round's duration, if that is longer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, max_delay: float = 0.05) -> None:
         self._loop = loop
         self._dirty: list[Flushable] = []
         self._scheduled = False
         self._delay = 0.0
+        """The longest wait before the next round; 0: run it on the next iteration."""
         self._last_start = 0.0
+        self._wait_started = 0.0
+        self._deadline = 0.0
+        self._seen = 0
+        self._quiet = self.QUIET
         self.max_delay = max_delay
         """Upper bound of the added wait, seconds (0 disables it)."""
         self.before_round: Callable[[], None] = lambda: None
         """Runs first in every round: the hub writes its channel batches."""
+        self.work: Callable[[], int] = lambda: 0
+        """A count that grows as work is queued (the hub's publications batched)."""
 
     def add(self, client: Flushable) -> None:
         """Flush ``client`` in the next round; the caller adds it once per round."""
@@ -99,9 +119,22 @@ class Flusher:
             return
         self._scheduled = True
         if self._delay > 0.0001:
-            self._loop.call_later(self._delay, self._flush)
+            now = self._loop.time()
+            self._wait_started = now
+            self._deadline = now + self._delay
+            self._seen = self.work() + len(self._dirty)
+            self._loop.call_later(self._quiet, self._when_quiet)
         else:
+            self._wait_started = 0.0
             self._loop.call_soon(self._flush)
+
+    def _when_quiet(self) -> None:
+        seen = self.work() + len(self._dirty)
+        if seen != self._seen and self._loop.time() + self._quiet < self._deadline:
+            self._seen = seen  # still arriving: give the publishers another moment
+            self._loop.call_later(self._quiet, self._when_quiet)
+            return
+        self._flush()
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -119,10 +152,12 @@ class Flusher:
                 logger.exception("flush failed")
         spent = self._loop.time() - started
         # The wait we added ourselves does not count as idle time.
-        period = started - self._last_start - self._delay
+        waited = started - self._wait_started if self._wait_started else 0.0
+        period = started - self._last_start - waited
         self._last_start = started
         if period > 0 and spent / period > self.SATURATED:
             self._delay = min(self.max_delay, spent * self.DELAY_FRACTION)
+            self._quiet = max(self.QUIET, spent * self.QUIET_FRACTION)
         else:
             self._delay = 0.0
 
@@ -236,6 +271,7 @@ class Node:
         self.timers = TimerWheel(loop)
         self.hub = Hub(schedule_flush=self.flusher.schedule)
         self.flusher.before_round = self.hub.flush_channels
+        self.flusher.work = self.hub.batched
         self.rules = ChannelRules(config.channel)
         self.broker = broker
         self.presence = presence
