@@ -217,8 +217,12 @@ class WebSocketConnection(asyncio.Protocol):
         try:
             events = self._reader.feed(data)
         except FrameError as exc:
+            self._handle(exc.events)
             self._protocol_error(exc)
             return
+        self._handle(events)
+
+    def _handle(self, events: list[tuple[int, bytes]]) -> None:
         client = self.client
         for opcode, payload in events:
             if opcode in (OP_TEXT, OP_BINARY):

@@ -48,6 +48,9 @@ class FrameError(Exception):
         self.code = code
         self.reason = reason
         self.fatal = fatal
+        self.events: list[tuple[int, bytes]] = []
+        """Events parsed from the same data before the bad frame (the reader's caller
+        handles them first, as a reader going frame by frame would have)."""
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -134,10 +137,16 @@ class FrameReader:
                 return []
             data = data[self._skip :]
             self._skip = 0
-        buf = self._buf + data if self._buf else data
+        events: list[tuple[int, bytes]] = []
+        try:
+            return self._parse(self._buf + data if self._buf else data, events)
+        except FrameError as exc:
+            exc.events = events
+            raise
+
+    def _parse(self, buf: bytes, events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         n = len(buf)
         pos = 0
-        events: list[tuple[int, bytes]] = []
         while n - pos >= 2:
             b0 = buf[pos]
             b1 = buf[pos + 1]

@@ -597,3 +597,13 @@ def test_any_stream_comes_back_exactly(
     for chunk in chunks:
         events += reader.feed(chunk)
     assert events == expected
+
+
+def test_messages_before_a_bad_frame_in_the_same_data_are_kept() -> None:
+    """A reader going frame by frame would have handed these over before failing."""
+    reader = FrameReader(1000)
+    good = client_frame(OP_TEXT, b'{"id":1}')
+    with pytest.raises(FrameError) as caught:
+        reader.feed(good + client_frame(OP_TEXT, b"x" * 2000))
+    assert caught.value.code == CLOSE_TOO_BIG
+    assert caught.value.events == [(OP_TEXT, b'{"id":1}')]
