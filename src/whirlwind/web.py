@@ -166,23 +166,35 @@ def _date() -> bytes:
     return _date_cache[1]  # type: ignore[no-any-return]
 
 
+_STATUS_LINES: Final = {
+    code: b"HTTP/1.1 %d %s\r\n" % (code, r.encode()) for code, r in _REASONS.items()
+}
+_content_type_lines: dict[str, bytes] = {}
+_METHOD_NAMES: Final = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS")}
+
+
 def encode_response(response: Response, *, keep_alive: bool, head: bool = False) -> bytes:
     """The bytes of ``response``: status line, headers, body (none for HEAD)."""
     status = response.status
-    parts = [
-        b"HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Length: %d\r\n"
-        % (status, _REASONS.get(status, "Unknown").encode(), _date(), len(response.body))
-    ]
-    if response.content_type is not None:
-        parts.append(b"Content-Type: %s\r\n" % response.content_type.encode())
-    for name, value in response.headers:
-        parts.append(f"{name}: {value}\r\n".encode())
+    status_line = _STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status
+    extra = b""
+    content_type = response.content_type
+    if content_type is not None:
+        extra = _content_type_lines.get(content_type) or _content_type_lines.setdefault(
+            content_type, b"Content-Type: %s\r\n" % content_type.encode()
+        )
+    if response.headers:
+        extra += "".join(f"{name}: {value}\r\n" for name, value in response.headers).encode()
     if not keep_alive:
-        parts.append(b"Connection: close\r\n")
-    parts.append(b"\r\n")
-    if not head and response.body:
-        parts.append(response.body)
-    return b"".join(parts)
+        extra += b"Connection: close\r\n"
+    body = response.body
+    return b"%sDate: %s\r\nContent-Length: %d\r\n%s\r\n%s" % (
+        status_line,
+        _date(),
+        len(body),
+        extra,
+        b"" if head else body,
+    )
 
 
 _NOT_FOUND: Final = Response.text("404: Not Found", 404)
@@ -263,6 +275,7 @@ class HTTPProtocol(asyncio.Protocol):
         "_paused",
         "_pending",
         "_query",
+        "_raw_headers",
         "_route",
         "_too_large",
         "_transport",
@@ -282,6 +295,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._path = ""
         self._query = ""
         self._headers: Headers = Headers()
+        self._raw_headers: list[tuple[bytes, bytes]] = []
         self._head_size = 0
         self._in_head = False
         self._head_raw = 0
@@ -350,7 +364,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._in_head = True
         self._head_raw = 0
         self._url = b""
-        self._headers = Headers()
+        self._raw_headers = []
         self._head_size = 0
         self._body = []
         self._body_size = 0
@@ -368,14 +382,21 @@ class HTTPProtocol(asyncio.Protocol):
         self._head_size += len(name) + len(value) + 4
         if self._head_size > MAX_HEAD_SIZE:
             raise httptools.HttpParserError("request headers too large")
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers = self._headers
-        previous = dict.get(headers, key)
-        dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        raw = self._raw_headers
+        headers = self._headers = Headers(
+            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw
+        )
+        if len(headers) < len(raw):  # a repeated header: join the values (RFC 9110 §5.3)
+            headers.clear()
+            for name, value in raw:
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                previous = dict.get(headers, key)
+                dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
         try:
             url = httptools.parse_url(self._url)
         except httptools.HttpParserInvalidURLError:
@@ -402,8 +423,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._completed_in_read = True
+        method = self._parser.get_method()
         request = Request(
-            method=self._parser.get_method().decode(),
+            method=_METHOD_NAMES.get(method) or method.decode(),
             path=self._path,
             query_string=self._query,
             headers=self._headers,
