@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from whirlwind.node import Node
 from whirlwind.presence.memory import MemoryPresenceManager
 from whirlwind.protocol.json_codec import JSON_CODEC
 from whirlwind.protocol.protobuf_codec import PROTOBUF_CODEC
+from whirlwind.tls import server_ssl_context
 from whirlwind.transports.origin import OriginChecker
 from whirlwind.transports.websocket import Handshake, WebSocketConnection, handshake
 from whirlwind.transports.ws_frames import FrameReader
@@ -138,6 +140,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
     reconnect elsewhere, let requests in flight finish, drain, close the broker.
     """
     loop = asyncio.get_running_loop()
+    main_tls, internal_tls = _tls_contexts(config)  # bad TLS material: fail before starting
     server = build(config, loop)
     node = server.node
     await node.start()
@@ -145,21 +148,27 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await server.grpc_api.start()
     http = config.http_server
     main = HTTPServer(server.routes, loop, eager=node.eager)
-    await main.start(http.address, http.port)
+    await main.start(http.address, http.port, ssl=main_tls)
     fronts = [main]
     if server.internal_routes is not None:
         internal = HTTPServer(server.internal_routes, loop, eager=node.eager)
         address = http.internal_address if http.internal_address is not None else http.address
-        await internal.start(address, http.internal_port or 0)
+        await internal.start(address, http.internal_port or 0, ssl=internal_tls)
         fronts.append(internal)
-        logger.info("internal endpoints on %s:%s", address or "0.0.0.0", http.internal_port)
+        logger.info(
+            "internal endpoints on %s:%s%s",
+            address or "0.0.0.0",
+            http.internal_port,
+            " (TLS)" if internal_tls is not None else "",
+        )
     if config.pid_file:
         with open(config.pid_file, "w") as f:
             f.write(str(os.getpid()))
     logger.info(
-        "serving on %s:%s (engine %s, node %s)",
+        "serving on %s:%s%s (engine %s, node %s)",
         http.address or "0.0.0.0",
         http.port,
+        " (TLS)" if main_tls is not None else "",
         config.engine.type,
         node.name,
     )
@@ -182,6 +191,25 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         await asyncio.gather(*(front.close(timeout) for front in fronts))
         await _wait_closed(server.websockets, loop.time() + timeout)
         logger.info("stopped")
+
+
+def _tls_contexts(config: Config) -> tuple[ssl.SSLContext | None, ssl.SSLContext | None]:
+    """TLS of the main and the internal port (channels-config.md §5.2).
+
+    ``http_server.tls`` serves the main port, and the internal one too unless
+    ``tls_external`` keeps TLS to the external endpoints; ``internal_tls`` gives the
+    internal port its own.
+    """
+    http = config.http_server
+    main = server_ssl_context(http.tls, "http_server.tls") if http.tls.enabled else None
+    internal: ssl.SSLContext | None
+    if http.internal_tls.enabled:
+        internal = server_ssl_context(http.internal_tls, "http_server.internal_tls")
+    elif not http.tls_external:
+        internal = main
+    else:
+        internal = None
+    return main, internal
 
 
 async def _wait_closed(websockets: set[WebSocketConnection], deadline: float) -> None:

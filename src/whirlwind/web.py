@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl as ssl_module
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -217,10 +218,23 @@ class HTTPServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
-    async def start(self, host: str | None, port: int, *, backlog: int = 4096) -> None:
-        """Listen on ``host:port`` (all interfaces when ``host`` is empty)."""
+    async def start(
+        self,
+        host: str | None,
+        port: int,
+        *,
+        backlog: int = 4096,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
+        """Listen on ``host:port`` (all interfaces when ``host`` is empty), TLS with ``ssl``."""
         self._server = await self.loop.create_server(
-            lambda: HTTPProtocol(self), host or None, port, backlog=backlog, reuse_address=True
+            lambda: HTTPProtocol(self),
+            host or None,
+            port,
+            backlog=backlog,
+            reuse_address=True,
+            ssl=ssl,
+            ssl_handshake_timeout=10.0 if ssl is not None else None,
         )
         self._sweeper = self.loop.call_later(1.0, self._sweep)
 

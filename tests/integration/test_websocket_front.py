@@ -1,6 +1,7 @@
 """The HTTP front door and the WebSocket transport as real clients see them
 (client-protocol.md §1.2–§1.5): plain HTTP answers on the WebSocket path, permessage-deflate
-negotiated and inflated when ``websocket.compression`` is on, and declined when it is off.
+negotiated and inflated when ``websocket.compression`` is on, and declined when it is off;
+TLS from ``http_server.tls``.
 """
 
 from __future__ import annotations
@@ -8,10 +9,22 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import ssl
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
-from harness import RunningServer, ServerFactory
+from harness import (
+    RunningServer,
+    ServerFactory,
+    deep_merge,
+    default_config,
+    free_port,
+    make_certificates,
+)
 from websockets.asyncio.client import ClientConnection
 
 TIMEOUT = 10.0
@@ -86,3 +99,65 @@ async def test_compression_is_declined_when_off(server: RunningServer) -> None:
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
         reply = await connect(ws, server.token("42"))
         assert reply["connect"]["client"]
+
+
+# ---- TLS (http_server.tls) ----------------------------------------------------------------
+
+
+async def test_tls_on_the_main_port(server_factory: ServerFactory, tmp_path: Path) -> None:
+    """``http_server.tls``: WebSocket over TLS on the main port (certificate from a file,
+    key as raw PEM); ``tls_external`` keeps the internal port (API, health) plain."""
+    certs = make_certificates()
+    cert_path = tmp_path / "server.pem"
+    cert_path.write_bytes(certs.server_cert)
+    internal = free_port()
+    overrides = {
+        "http_server": {
+            "tls": {
+                "enabled": True,
+                "cert_pem": str(cert_path),
+                "key_pem": certs.server_key.decode(),
+            },
+            "tls_external": True,
+            "internal_port": internal,
+        }
+    }
+    with server_factory(overrides) as srv:
+        trust = ssl.create_default_context(cadata=certs.ca_cert.decode())
+        url = f"wss://localhost:{srv.port}/connection/websocket"
+        async with websockets.connect(url, ssl=trust, proxy=None) as ws:
+            reply = await connect(ws, srv.token("42"))
+            assert reply["connect"]["client"]
+        # Plain WebSocket on the TLS port is refused at the TLS layer.
+        with pytest.raises((OSError, websockets.exceptions.InvalidMessage, asyncio.TimeoutError)):
+            async with asyncio.timeout(TIMEOUT):
+                await websockets.connect(srv.ws_url, proxy=None, open_timeout=TIMEOUT)
+        assert "(TLS)" in srv.log()
+
+
+def test_unreadable_tls_material_fails_at_start(tmp_path: Path) -> None:
+    """A bad ``http_server.tls`` stops the server with one line naming the key, exit 1."""
+    config = deep_merge(
+        default_config(),
+        {"http_server": {"tls": {"enabled": True, "cert_pem": str(tmp_path / "missing.pem")}}},
+    )
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "whirlwind",
+            "serve",
+            "--config",
+            str(path),
+            "--http_server.port",
+            str(free_port()),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    output = (done.stdout + done.stderr).decode()
+    assert "http_server.tls.cert_pem" in output
+    assert "Traceback" not in output

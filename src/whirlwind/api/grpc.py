@@ -20,11 +20,8 @@ errors. It holds no method logic. Rules (server-api.md):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import importlib
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,8 +37,9 @@ from whirlwind.api.types import METHODS
 from whirlwind.config.schema import GRPCAPIConfig, TLSConfig
 from whirlwind.errors import ConfigError
 from whirlwind.log import api_logger as logger
+from whirlwind.tls import load_pem
 
-__all__ = ["PRO_RPCS", "RPCS", "SERVICE", "GRPCAPIServer", "load_pem", "server_credentials"]
+__all__ = ["PRO_RPCS", "RPCS", "SERVICE", "GRPCAPIServer", "server_credentials"]
 
 SERVICE = "centrifugal.centrifugo.api.CentrifugoApi"
 
@@ -81,27 +79,6 @@ TRANSPORT_STATUS: Mapping[int, grpc.StatusCode] = {
 """Transport error mode: API error code → GRPC status (§6); any other code is INTERNAL."""
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
-
-
-def load_pem(value: str, key: str) -> bytes:
-    """A PEM given as raw PEM, base64 of a PEM or a file path, tried in that order.
-
-    Raises:
-        ConfigError: none of the three yields a PEM; the problem names ``key``.
-    """
-    if "-----BEGIN" in value:
-        return value.encode()
-    try:
-        decoded = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        decoded = b""
-    if b"-----BEGIN" in decoded:
-        return decoded
-    try:
-        with open(os.path.expanduser(value), "rb") as file:
-            return file.read()
-    except OSError as exc:
-        raise ConfigError([f"{key}: not a PEM, a base64 PEM or a readable file ({exc})"]) from exc
 
 
 def server_credentials(tls: TLSConfig, key: str = "grpc_api.tls") -> grpc.ServerCredentials:

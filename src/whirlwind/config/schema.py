@@ -138,7 +138,7 @@ class TLSAutocertConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HTTP3Config:
-    """``http_server.http3`` (experimental in Centrifugo; not served by Whirlwind yet)."""
+    """``http_server.http3`` (experimental in Centrifugo; refused by Whirlwind: not served)."""
 
     enabled: bool = False
     """Serve HTTP/3."""

@@ -110,6 +110,16 @@ class _Checker:
             self.add("http_server.h2c_external", "requires a separate http_server.internal_port")
         if server.h2c_external and server.tls.enabled:
             self.add("http_server.h2c_external", "can not be used with http_server.tls")
+        # Refused rather than ignored: a server that silently serves plain HTTP where TLS
+        # was asked for is worse than one that does not start.
+        if server.tls_autocert.enabled:
+            self.add(
+                "http_server.tls_autocert.enabled",
+                "automatic certificates are not supported yet; give a certificate in "
+                "http_server.tls (or terminate TLS in a proxy)",
+            )
+        if server.http3.enabled:
+            self.add("http_server.http3.enabled", "HTTP/3 is not supported")
         self.port("grpc_api.port", self.config.grpc_api.port)
         self.non_negative(
             "channel.idempotent_result_ttl", self.config.channel.idempotent_result_ttl

@@ -13,9 +13,10 @@ from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from whirlwind.api import api_pb2, types
-from whirlwind.api.grpc import PRO_RPCS, RPCS, SERVICE, load_pem
+from whirlwind.api.grpc import PRO_RPCS, RPCS, SERVICE
 from whirlwind.api.protobuf_mapping import decode, encode
 from whirlwind.errors import ConfigError
+from whirlwind.tls import load_pem
 
 SERVICE_DESCRIPTOR = api_pb2.DESCRIPTOR.services_by_name["CentrifugoApi"]
 

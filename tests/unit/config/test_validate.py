@@ -397,3 +397,17 @@ def test_every_problem_is_reported_at_once() -> None:
         "channel.namespaces[0].name",
         "channel.namespaces[0]",
     ]
+
+
+def test_tls_features_we_lack_are_refused_not_ignored() -> None:
+    """Serving plain HTTP where TLS was asked for would be worse than not starting."""
+    from whirlwind.config.schema import HTTP3Config, TLSAutocertConfig
+
+    config = Config(
+        http_server=HTTPServerConfig(
+            tls_autocert=TLSAutocertConfig(enabled=True), http3=HTTP3Config(enabled=True)
+        )
+    )
+    problems = "\n".join(validate(config))
+    assert "http_server.tls_autocert.enabled: automatic certificates are not supported" in problems
+    assert "http_server.http3.enabled: HTTP/3 is not supported" in problems
