@@ -39,6 +39,7 @@ import aiohttp
 import orjson
 
 from whirlwind.auth.tokens import make_token
+from whirlwind.transports.ws_frames import frame_length
 
 _DIGITS = re.compile(rb"\d+")
 _PUB = b'"pub":'
@@ -143,20 +144,9 @@ def parse_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
     frames: list[tuple[int, bytes]] = []
     pos = 0
     size = len(buffer)
-    while size - pos >= 2:
+    while (sizes := frame_length(buffer, pos)) is not None:
+        head, length = sizes
         opcode = buffer[pos] & 0x0F
-        length = buffer[pos + 1] & 0x7F
-        head = 2
-        if length == 126:
-            if size - pos < 4:
-                break
-            length = int.from_bytes(buffer[pos + 2 : pos + 4], "big")
-            head = 4
-        elif length == 127:
-            if size - pos < 10:
-                break
-            length = int.from_bytes(buffer[pos + 2 : pos + 10], "big")
-            head = 10
         end = pos + head + length
         if end > size:
             break

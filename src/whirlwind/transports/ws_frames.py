@@ -62,6 +62,20 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
+def frame_length(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """Header size (mask key not included) and payload length of the frame at ``pos``
+    (§5.2); None while the header is not all there."""
+    available = len(buf) - pos
+    if available < 2:
+        return None
+    length = buf[pos + 1] & 0x7F
+    if length < 126:
+        return 2, length
+    if length == 126:
+        return (4, int.from_bytes(buf[pos + 2 : pos + 4], "big")) if available >= 4 else None
+    return (10, int.from_bytes(buf[pos + 2 : pos + 10], "big")) if available >= 10 else None
+
+
 def frame_header(first_byte: int, length: int) -> bytes:
     """The header of an unmasked server frame (§5.2); ``first_byte`` is FIN|opcode."""
     if length < 126:
@@ -147,21 +161,10 @@ class FrameReader:
     def _parse(self, buf: bytes, events: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         n = len(buf)
         pos = 0
-        while n - pos >= 2:
+        while (sizes := frame_length(buf, pos)) is not None:
+            head, length = sizes
             b0 = buf[pos]
             b1 = buf[pos + 1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
             opcode = b0 & 0x0F
             end = pos + head + 4 + length
             if not b1 & 0x80:
