@@ -13,6 +13,8 @@ SANS_IO = [
     "whirlwind.protocol.protobuf_codec",
     "whirlwind.client.protocol",
     "whirlwind.client.events",
+    "whirlwind.client.subscription",
+    "whirlwind.transports.ws_frames",
     "whirlwind.hub",
     "whirlwind.channels",
     "whirlwind.recovery",

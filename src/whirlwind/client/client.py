@@ -21,7 +21,6 @@ import dataclasses
 import logging
 import os
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from whirlwind import codes, recovery
@@ -37,6 +36,8 @@ from whirlwind.client.events import (
     SubscriptionExpired,
 )
 from whirlwind.client.protocol import ClientProtocol, ClientState
+from whirlwind.client.subscription import Subscription
+from whirlwind.client.subscription import decide as decide_subscription
 from whirlwind.codes import Disconnect, Error
 from whirlwind.eager import run_eagerly
 from whirlwind.errors import InvalidToken, TokenExpired, UnrecoverablePosition
@@ -74,28 +75,6 @@ class _Fail(Exception):
         super().__init__(detail)
         self.outcome = outcome
         self.detail = detail
-
-
-@dataclass(slots=True)
-class _Sub:
-    """What this connection does in a channel it is subscribed to."""
-
-    resolved: ResolvedChannel
-    server_side: bool
-    presence: bool
-    emit_join_leave: bool
-    push_join_leave: bool
-    positioned: bool
-    recoverable: bool
-    chan_info: bytes
-    delta: bool = False
-    """Fossil delta compression negotiated (client-protocol §15)."""
-    joined: bool = False
-    """Presence added and join published: a leave is due when it ends."""
-
-
-def _choose(override: bool | None, default: bool) -> bool:
-    return default if override is None else override
 
 
 class Client:
@@ -150,7 +129,7 @@ class Client:
         self._timer: int | None = None
         """Token of the deadline on the node's timer wheel."""
         self._timer_at: float | None = None
-        self._subs: dict[str, _Sub] = {}
+        self._subs: dict[str, Subscription] = {}
         self._buffering: dict[str, list[tuple[m.Publication, str, bytes]]] = {}
         """Publications held while subscribing, with their stream epoch."""
         self._tasks: set[asyncio.Task[None]] | None = None
@@ -666,46 +645,16 @@ class Client:
         override: SubscriptionOverride,
         chan_info: bytes,
         req: m.SubscribeRequest | None = None,
-    ) -> _Sub:
-        """Channels-config §4.2 "after admission": what the subscription may do."""
-        rules = self.node.rules
-        o = resolved.options
-        insecure = self.node.config.client.insecure
-        presence = _choose(override.presence, o.presence)
-        emit = _choose(override.join_leave, o.join_leave)
-        push = _choose(override.force_push_join_leave, o.force_push_join_leave)
-        positioned = _choose(override.force_positioning, o.force_positioning)
-        recoverable = _choose(override.force_recovery, o.force_recovery)
-        if req is not None:
-            history_ok = rules.can_history(
-                resolved, user=self._user, subscribed=True, insecure=insecure
-            )
-            presence_ok = rules.can_presence(
-                resolved, user=self._user, subscribed=True, insecure=insecure
-            )
-            push = push or (req.join_leave and emit and presence_ok)
-            positioned = positioned or (req.positioned and (o.allow_positioning or history_ok))
-            recoverable = recoverable or (req.recoverable and (o.allow_recovery or history_ok))
-        if not resolved.history_enabled:
-            positioned = recoverable = False
-        # Client-protocol §15: fossil only where the namespace allows it and, as in
-        # Centrifugo, on a positioned or recoverable subscription (history on).
-        delta = (
-            req is not None
-            and req.delta == "fossil"
-            and "fossil" in o.allowed_delta_types
-            and (positioned or recoverable)
-        )
-        return _Sub(
-            resolved=resolved,
+    ) -> Subscription:
+        return decide_subscription(
+            self.node.rules,
+            resolved,
+            user=self._user,
+            insecure=self.node.config.client.insecure,
             server_side=server_side,
-            presence=presence,
-            emit_join_leave=emit,
-            push_join_leave=push and emit,
-            positioned=positioned or recoverable,
-            recoverable=recoverable,
+            override=override,
             chan_info=chan_info,
-            delta=delta,
+            req=req,
         )
 
     async def _subscribe(self, cid: int, req: m.SubscribeRequest) -> None:
@@ -773,7 +722,7 @@ class Client:
         await self._after_attach(req.channel, result)
 
     async def _attach(
-        self, channel: str, sub: _Sub, req: m.SubscribeRequest | None
+        self, channel: str, sub: Subscription, req: m.SubscribeRequest | None
     ) -> m.SubscribeResult:
         """Join the hub (buffering), read the stream position and recover (§13)."""
         node = self.node
@@ -797,7 +746,7 @@ class Client:
             raise
 
     async def _position(
-        self, channel: str, sub: _Sub, req: m.SubscribeRequest | None
+        self, channel: str, sub: Subscription, req: m.SubscribeRequest | None
     ) -> m.SubscribeResult:
         """Client-protocol §13: the stream position, and recovery when asked for."""
         node = self.node
@@ -861,7 +810,7 @@ class Client:
         if sub.emit_join_leave:
             await self.node.broker.publish_join(channel, info)
 
-    def _leave_hub(self, channel: str) -> tuple[_Sub, bool] | None:
+    def _leave_hub(self, channel: str) -> tuple[Subscription, bool] | None:
         """Forget ``channel`` here and in the hub; the subscription and whether it was
         the channel's last subscriber on this node."""
         sub = self._subs.pop(channel, None)
@@ -876,7 +825,7 @@ class Client:
         if left is not None:
             await self._after_leave(channel, *left)
 
-    async def _after_leave(self, channel: str, sub: _Sub, last: bool) -> None:
+    async def _after_leave(self, channel: str, sub: Subscription, last: bool) -> None:
         node = self.node
         if last:
             await node.broker.unsubscribe(channel)
