@@ -142,21 +142,31 @@ def _payload(codec: Codec, data: bytes) -> bytes | None:
     return data if codec.binary else json_payload(data)
 
 
+def _encode(codec: Codec, channel: str, publication: Publication, *, delta: bool) -> bytes | None:
+    """The publication as ``codec``'s clients get it; None when a JSON client cannot."""
+    data = _payload(codec, publication.data)
+    if data is None:
+        return None
+    if data is not publication.data:
+        publication = dataclasses.replace(publication, data=data)
+    return codec.encode_publication(channel, publication, delta=delta)
+
+
+def _refuse(clients: Iterable[Subscriber]) -> None:
+    """Client-protocol §3: a non-JSON payload cannot reach a JSON client (a binary one from
+    a Protobuf publisher): Centrifugo closes it with 3506."""
+    for client in list(clients):
+        client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+
+
 def _encode_plain(
     codec: Codec, channel: str, publication: Publication, clients: Iterable[Subscriber]
 ) -> bytes | None:
     """The publication as is; None (and ``clients`` closed) when it cannot be sent."""
-    if not codec.binary and publication.data:
-        data = json_payload(publication.data)
-        if data is None:
-            # Client-protocol §3: a JSON client cannot receive a non-JSON payload (binary
-            # from a Protobuf publisher): Centrifugo closes it with 3506.
-            for client in list(clients):
-                client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
-            return None
-        if data is not publication.data:
-            publication = dataclasses.replace(publication, data=data)
-    return codec.encode_publication(channel, publication)
+    message = _encode(codec, channel, publication, delta=False)
+    if message is None:
+        _refuse(clients)
+    return message
 
 
 class _Encodings:
@@ -181,9 +191,7 @@ class _Encodings:
         else:
             message = self.messages[group] = self._encode(group)
         if message is None:
-            # Client-protocol §3: a non-JSON payload cannot reach a JSON client (3506).
-            for client in list(clients):
-                client.disconnect(codes.DISCONNECT_INAPPROPRIATE_PROTOCOL)
+            _refuse(clients)
         return message
 
     def _encode(self, group: _Group) -> bytes | None:
@@ -199,14 +207,7 @@ class _Encodings:
             variant = _Variant.PLAIN
         if (codec, variant) in self.messages:
             return self.messages[(codec, variant)]
-        data = _payload(codec, publication.data)
-        if data is None:
-            return None
-        if data is not publication.data:
-            publication = dataclasses.replace(publication, data=data)
-        message = codec.encode_publication(
-            self.channel, publication, delta=variant is not _Variant.PLAIN
-        )
+        message = _encode(codec, self.channel, publication, delta=variant is not _Variant.PLAIN)
         self.messages[(codec, variant)] = message
         return message
 

@@ -316,18 +316,9 @@ class Executor:
         return await self._publish_one(request.channel, data, request)
 
     def _publish_nowait(self, request: t.PublishRequest) -> t.PublishResult:
-        """:meth:`publish` with a broker that never waits (the hot path: no helpers)."""
-        data = request.data
-        if request.b64data:
-            data = _decode_b64(request.b64data, "b64data")
-        target = self._targets.get(request.channel)
-        if target is not None and data and target.any_payload and not _has_options(request):
-            # Most publishes: a known channel, a payload, the namespace's options.
-            return _publish_result(
-                self.node.publish_nowait(target.resolved.name, data, target.options)
-            )
-        name, options = self._publish_target(request.channel, data, request)
-        return _publish_result(self.node.publish_nowait(name, data, options))
+        """:meth:`publish` with a broker that never waits."""
+        data = _payload(request.data, request.b64data, "data")
+        return self._publish_one_nowait(request.channel, data, request)
 
     async def broadcast(self, request: t.BroadcastRequest) -> t.BroadcastResult:
         """``broadcast``: the same publication into many channels (§9.2).
