@@ -105,6 +105,11 @@ class Response:
         """A ``text/plain`` response."""
         return cls(status, text.encode(), "text/plain; charset=utf-8")
 
+    @classmethod
+    def method_not_allowed(cls, allow: str) -> Response:
+        """405 naming the methods the path takes."""
+        return cls(405, b"405: Method Not Allowed", "text/plain", (("Allow", allow),))
+
 
 class Upgrade:
     """A handler's answer that takes the connection over (a WebSocket handshake).
@@ -496,7 +501,7 @@ class HTTPProtocol(asyncio.Protocol):
             return _NOT_FOUND
         if route.methods is not None and request.method not in route.methods:
             allow = ", ".join(sorted(route.methods))
-            return Response(405, b"405: Method Not Allowed", "text/plain", (("Allow", allow),))
+            return Response.method_not_allowed(allow)
         if request.body_too_large and not route.answers_too_large:
             return Response.text(f"request body over {route.max_body} bytes", 413)
         try:

@@ -78,7 +78,7 @@ def handshake(request: Request, *, compression: bool) -> Handshake | Response:
     """
     headers = request.headers
     if request.method != "GET":
-        return Response(405, b"405: Method Not Allowed", "text/plain", (("Allow", "GET"),))
+        return Response.method_not_allowed("GET")
     if "websocket" not in _tokens(headers.get("upgrade", "")):
         return Response.text("Bad Request: not a WebSocket upgrade", 400)
     if "upgrade" not in _tokens(headers.get("connection", "")):
