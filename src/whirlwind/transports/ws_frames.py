@@ -33,7 +33,11 @@ _RSV_ALL: Final = 0x70
 _MAX_CONTROL: Final = 125
 _MAX_REASON: Final = 123  # §5.5: a control payload is ≤ 125 bytes, 2 of them the code
 _DEFLATE_TAIL: Final = b"\x00\x00\xff\xff"
-_VALID_CLOSE_CODES: Final = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011))
+# RFC 6455 §7.4.1 plus the IANA registry's 1012 (service restart), 1013 (try again
+# later) and 1014 (bad gateway), which gorilla/websocket and `websockets` accept too.
+_VALID_CLOSE_CODES: Final = frozenset(
+    (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014)
+)
 
 
 class FrameError(Exception):
