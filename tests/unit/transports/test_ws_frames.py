@@ -470,7 +470,9 @@ def test_parse_close_code_and_reason() -> None:
     assert parse_close((4001).to_bytes(2, "big") + "bye ✓".encode()) == (4001, "bye ✓")
 
 
-@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999])
+@pytest.mark.parametrize(
+    "code", [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999]
+)
 def test_parse_close_valid_codes(code: int) -> None:
     assert parse_close(code.to_bytes(2, "big")) == (code, "")
 
