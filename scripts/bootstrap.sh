@@ -1,5 +1,6 @@
 # Sourced by scripts/serve and scripts/test: make ./.venv with Whirlwind installed.
-# Re-installs only when pyproject.toml changed (a stamp file keeps its hash).
+# Re-installs only when pyproject.toml, setup.py or a compiled module changed (a stamp
+# file keeps their hash). WHIRLWIND_PURE=1 installs without compiling (see setup.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${WHIRLWIND_VENV:-$ROOT/.venv}"
@@ -17,7 +18,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 stamp="$VENV/.whirlwind-installed"
-hash="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+# The modules setup.py compiles with mypyc are in the hash too: an edit to one of them
+# rebuilds its extension, which would otherwise shadow the edited source.
+compiled="$(grep -o '"src/whirlwind/[a-z_/]*\.py"' "$ROOT/setup.py" | tr -d '"' | sed "s|^|$ROOT/|")"
+# shellcheck disable=SC2086
+hash="$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" $compiled | sha256sum | cut -d' ' -f1)${WHIRLWIND_PURE:+-pure}"
 # The stamp holds the pyproject hash and the extras installed with it; an install that
 # already has the requested extras (scripts/test installs more than scripts/serve) is kept.
 installed_hash="" installed_extras=""
@@ -28,6 +33,7 @@ for extra in ${EXTRAS//,/ }; do
 done
 if [ "$installed_hash" != "$hash" ] || [ -n "$missing" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
+  find "$ROOT/src" -name '*.so' -delete  # extensions of an earlier build shadow the sources
   "$VENV/bin/python" -m pip install -q -e "$ROOT${EXTRAS:+[$EXTRAS]}"
   echo "$hash $EXTRAS" > "$stamp"
 fi

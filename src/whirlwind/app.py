@@ -16,6 +16,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import whirlwind
 from whirlwind.api.executor import Executor
 from whirlwind.api.http import add_api_routes
 from whirlwind.broker.memory import MemoryBroker
@@ -165,12 +166,13 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         with open(config.pid_file, "w") as f:
             f.write(str(os.getpid()))
     logger.info(
-        "serving on %s:%s%s (engine %s, node %s)",
+        "serving on %s:%s%s (engine %s, node %s, %s)",
         http.address or "0.0.0.0",
         http.port,
         " (TLS)" if main_tls is not None else "",
         config.engine.type,
         node.name,
+        "compiled" if whirlwind.compiled() else "pure Python: no C compiler at install",
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -367,7 +367,10 @@ def checksubtoken(ctx: click.Context, config: str, token: str) -> None:
 def version() -> None:
     """Print the version."""
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    click.echo(f"Whirlwind v{whirlwind.__version__} (Centrifugo v6 compatible, Python {python})")
+    build = "compiled" if whirlwind.compiled() else "pure Python"
+    click.echo(
+        f"Whirlwind v{whirlwind.__version__} (Centrifugo v6 compatible, Python {python}, {build})"
+    )
 
 
 @main.command()

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from whirlwind import __version__, codes
 from whirlwind.auth.tokens import SubscriptionOverride, TokenVerifier
@@ -80,13 +80,13 @@ class Flusher:
         "work",
     )
 
-    DELAY_FRACTION = 1.0
+    DELAY_FRACTION: ClassVar[float] = 1.0
     """When saturated, wait at most this fraction of the last round's duration."""
-    SATURATED = 0.5
+    SATURATED: ClassVar[float] = 0.5
     """Share of the time between two rounds spent writing above which we are saturated."""
-    QUIET = 0.001
+    QUIET: ClassVar[float] = 0.001
     """A saturated round runs once no work has arrived for this long (seconds)…"""
-    QUIET_FRACTION = 0.05
+    QUIET_FRACTION: ClassVar[float] = 0.05
     """…or for this fraction of the last round's duration, if that is longer."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, max_delay: float = 0.05) -> None:

@@ -217,6 +217,8 @@ class HTTPServer:
         self.loop = loop
         self.eager = eager
         """Run async handlers eagerly (``eager.py``) instead of in a task each."""
+        self.request_timeout = REQUEST_TIMEOUT
+        self.keepalive_timeout = KEEPALIVE_TIMEOUT
         self.connections: set[HTTPProtocol] = set()
         """Connections still speaking HTTP (an upgraded one leaves the set)."""
         self.closing = False
@@ -332,7 +334,7 @@ class HTTPProtocol(asyncio.Protocol):
         """Answered and half-closed: what the client still sends is dropped (lingering)."""
         self.busy = False
         """A request is being handled (or is queued)."""
-        self.deadline = server.loop.time() + KEEPALIVE_TIMEOUT
+        self.deadline = server.loop.time() + server.keepalive_timeout
 
     # ------------------------------------------------------------ asyncio side
 
@@ -350,8 +352,8 @@ class HTTPProtocol(asyncio.Protocol):
         self._completed_in_read = False
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._upgrade_rest = data[exc.args[0] :]
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade_rest = data[upgrade.args[0] :]
         except httptools.HttpParserError as exc:
             status = 431 if self._head_size > MAX_HEAD_SIZE else 400
             self._fail(status, f"bad HTTP request: {exc}")
@@ -389,7 +391,7 @@ class HTTPProtocol(asyncio.Protocol):
         self._body_size = 0
         self._too_large = False
         self._route = None
-        self.deadline = self.server.loop.time() + REQUEST_TIMEOUT
+        self.deadline = self.server.loop.time() + self.server.request_timeout
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -421,7 +423,8 @@ class HTTPProtocol(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             raise httptools.HttpParserError("invalid request target") from None
         self._path = url.path.decode("utf-8", "replace")
-        self._query = url.query.decode("utf-8", "replace") if url.query else ""
+        query: bytes | None = cast(Any, url).query  # None when absent (the stub says bytes)
+        self._query = query.decode("utf-8", "replace") if query else ""
         self._route = self.server.routes.table.get(self._path)
         if (
             dict.get(self._headers, "expect", "").lower() == "100-continue"
@@ -545,7 +548,7 @@ class HTTPProtocol(asyncio.Protocol):
                 transport.close()
                 self._transport = None
             return
-        self.deadline = self.server.loop.time() + KEEPALIVE_TIMEOUT
+        self.deadline = self.server.loop.time() + self.server.keepalive_timeout
 
     def _upgrade(self, upgrade: Upgrade) -> None:
         transport = self._transport

@@ -58,8 +58,9 @@ def test_version() -> None:
     result = invoke("version")
     assert result.exit_code == 0
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    build = "compiled" if whirlwind.compiled() else "pure Python"
     assert result.stdout == (
-        f"Whirlwind v{whirlwind.__version__} (Centrifugo v6 compatible, Python {python})\n"
+        f"Whirlwind v{whirlwind.__version__} (Centrifugo v6 compatible, Python {python}, {build})\n"
     )
 
 

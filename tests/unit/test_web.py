@@ -584,8 +584,7 @@ async def test_deadlines_close_idle_and_slow_connections(
     connect: Connect, server: HTTPServer, app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sweep closes idle keep-alive and half-sent requests, never a busy one."""
-    monkeypatch.setattr(web, "KEEPALIVE_TIMEOUT", 0.05)
-    monkeypatch.setattr(web, "REQUEST_TIMEOUT", 0.05)
+    server.keepalive_timeout = server.request_timeout = 0.05
     after_request = await connect()
     assert (await after_request.request(get("/get"))).status == 200
     silent = await connect()

@@ -356,8 +356,8 @@ class Executor:
     ) -> t.PublishResponse:
         try:
             result = self._publish_one_nowait(channel, data, request)
-        except APIError as exc:
-            return _broadcast_error(channel, exc)
+        except APIError as failure:
+            return _broadcast_error(channel, failure)
         except Exception as exc:
             return _broadcast_error(channel, _internal("broadcast", exc))
         return t.PublishResponse(result=result)
@@ -558,8 +558,8 @@ class Executor:
                     # The batch everybody sends, inlined: _batch_one_nowait for a publish.
                     try:
                         result = publish_nowait(publish)
-                    except APIError as exc:
-                        append(_batch_error("publish", exc))
+                    except APIError as failure:
+                        append(_batch_error("publish", failure))
                         continue
                     except Exception as exc:
                         append(_batch_error("publish", _internal("publish", exc)))
@@ -590,8 +590,8 @@ class Executor:
             return None
         try:
             result = nowait(request)
-        except APIError as exc:
-            return _batch_error(method, exc)
+        except APIError as failure:
+            return _batch_error(method, failure)
         except Exception as exc:
             return _batch_error(method, _internal(method, exc))
         return _reply(method, result)

@@ -168,7 +168,7 @@ class _LegacyCommand:
     id: int
     method: str
     """Empty for an enum value that names no method."""
-    params: object
+    params: Any  # any JSON value (mypyc: a dataclass field typed `object` fails)
     has_params: bool
 
 
@@ -187,8 +187,8 @@ def _parse_legacy(body: bytes) -> list[_LegacyCommand]:
     """
     try:
         text = body.decode()
-    except UnicodeDecodeError as exc:
-        raise json_mapping.DecodeError("body is not UTF-8") from exc
+    except UnicodeDecodeError as not_utf8:
+        raise json_mapping.DecodeError("body is not UTF-8") from not_utf8
     commands: list[_LegacyCommand] = []
     n = len(text)
     index = 0
@@ -269,26 +269,30 @@ def add_api_routes(routes: Routes, executor: Executor, config: HTTPAPIConfig) ->
         async def handle(request: Request) -> Response:
             try:
                 api_request = json_mapping.loads(request_type, request.body)
-            except json_mapping.DecodeError as exc:
-                logger.info("bad server API %s request: %s", method, exc)
-                return _bad_request(str(exc))
+            except json_mapping.DecodeError as decode_error:
+                logger.info("bad server API %s request: %s", method, decode_error)
+                return _bad_request(str(decode_error))
             try:
                 result = await executor.call(method, api_request)
                 if method == "batch":  # §9.14: replies are not wrapped in "result"
                     return Response.json(json_mapping.dumps(result))
                 return Response.json(orjson.dumps({"result": json_mapping.encode(result)}))
-            except APIError as exc:
+            except APIError as failure:
                 logger.debug(
-                    "server API %s error %d %s: %s", method, exc.code, exc.message, exc.detail
+                    "server API %s error %d %s: %s",
+                    method,
+                    failure.code,
+                    failure.message,
+                    failure.detail,
                 )
-                error = json_mapping.encode(exc.error)
+                error = json_mapping.encode(failure.error)
                 if transport_mode or request.headers.get("x-centrifugo-error-mode") == "transport":
                     return Response.json(
-                        orjson.dumps(error), status=TRANSPORT_STATUS.get(exc.code, 500)
+                        orjson.dumps(error), status=TRANSPORT_STATUS.get(failure.code, 500)
                     )
                 return Response.json(orjson.dumps({"error": error}))
-            except json_mapping.EncodeError as exc:
-                logger.error("server API %s: cannot encode the result: %s", method, exc)
+            except json_mapping.EncodeError as encode_error:
+                logger.error("server API %s: cannot encode the result: %s", method, encode_error)
                 return _internal_error()
 
         return handle
@@ -298,15 +302,15 @@ def add_api_routes(routes: Routes, executor: Executor, config: HTTPAPIConfig) ->
             return Response(503)
         try:
             commands = _parse_legacy(request.body)
-        except json_mapping.DecodeError as exc:
-            logger.info("bad legacy server API request: %s", exc)
-            return _bad_request(str(exc))
+        except json_mapping.DecodeError as decode_error:
+            logger.info("bad legacy server API request: %s", decode_error)
+            return _bad_request(str(decode_error))
         lines: list[bytes] = []
         try:
             for command in commands:
                 lines.append(orjson.dumps(await _run_legacy(executor, command)))
-        except json_mapping.EncodeError as exc:
-            logger.error("legacy server API: cannot encode a result: %s", exc)
+        except json_mapping.EncodeError as encode_error:
+            logger.error("legacy server API: cannot encode a result: %s", encode_error)
             return _internal_error()
         return Response.json(b"\n".join(lines))
 
@@ -337,17 +341,21 @@ async def _run_legacy(executor: Executor, command: _LegacyCommand) -> dict[str, 
             # §2.2: info ignores its params.
             params = {} if method == "info" else command.params
             api_request = json_mapping.decode(request_type, params)
-        except json_mapping.DecodeError as exc:
-            logger.info("bad legacy server API %s params: %s", method, exc)
+        except json_mapping.DecodeError as decode_error:
+            logger.info("bad legacy server API %s params: %s", method, decode_error)
             error = ERROR_BAD_REQUEST
         else:
             try:
                 result = await executor.call(method, api_request)
-            except APIError as exc:
+            except APIError as failure:
                 logger.debug(
-                    "server API %s error %d %s: %s", method, exc.code, exc.message, exc.detail
+                    "server API %s error %d %s: %s",
+                    method,
+                    failure.code,
+                    failure.message,
+                    failure.detail,
                 )
-                error = exc.error
+                error = failure.error
             else:
                 reply["result"] = json_mapping.encode(result)
                 return reply

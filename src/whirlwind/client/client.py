@@ -538,10 +538,10 @@ class Client:
                 token = await node.connection_verifier.verify_connection_token(
                     req.token, now=now, ignore_expiry=cfg.insecure
                 )
-            except TokenExpired as exc:
-                raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(exc)) from exc
-            except InvalidToken as exc:
-                raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(exc)) from exc
+            except TokenExpired as expired:
+                raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(expired)) from expired
+            except InvalidToken as invalid:
+                raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(invalid)) from invalid
             if not token.user and cfg.disallow_anonymous_connection_tokens:
                 raise _Fail(codes.DISCONNECT_PERMISSION_DENIED, "anonymous token")
             user = token.user
@@ -679,15 +679,15 @@ class Client:
                 token = await node.subscription_verifier.verify_subscription_token(
                     req.token, now=now, ignore_expiry=cfg.insecure
                 )
-            except TokenExpired as exc:
-                raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(exc)) from exc
-            except InvalidToken as exc:
+            except TokenExpired as expired:
+                raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(expired)) from expired
+            except InvalidToken as invalid:
                 logger.info(
                     "invalid subscription token: %s",
-                    exc,
+                    invalid,
                     extra={"client": self._client_id, "user": self._user, "channel": req.channel},
                 )
-                raise _Fail(codes.ERROR_PERMISSION_DENIED, str(exc)) from exc
+                raise _Fail(codes.ERROR_PERMISSION_DENIED, str(invalid)) from invalid
             if (
                 token.channel != req.channel
                 or token.user != self._user
@@ -978,11 +978,11 @@ class Client:
         now = node.clock()
         try:
             token = await node.connection_verifier.verify_connection_token(req.token, now=now)
-        except TokenExpired as exc:
+        except TokenExpired as expired:
             # Client-protocol §5.10: an expired refresh token → 3005.
-            raise _Fail(codes.DISCONNECT_EXPIRED, str(exc)) from exc
-        except InvalidToken as exc:
-            raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(exc)) from exc
+            raise _Fail(codes.DISCONNECT_EXPIRED, str(expired)) from expired
+        except InvalidToken as invalid:
+            raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(invalid)) from invalid
         if token.user != self._user:
             raise _Fail(codes.DISCONNECT_INVALID_TOKEN, "refresh token user mismatch")
         self._conn_info = token.info
@@ -999,11 +999,11 @@ class Client:
         now = node.clock()
         try:
             token = await node.subscription_verifier.verify_subscription_token(req.token, now=now)
-        except TokenExpired as exc:
+        except TokenExpired as expired:
             # Client-protocol §5.11: Whirlwind answers 109 for an expired token.
-            raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(exc)) from exc
-        except InvalidToken as exc:
-            raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(exc)) from exc
+            raise _Fail(codes.ERROR_TOKEN_EXPIRED, str(expired)) from expired
+        except InvalidToken as invalid:
+            raise _Fail(codes.DISCONNECT_INVALID_TOKEN, str(invalid)) from invalid
         if (
             token.channel != req.channel
             or token.user != self._user
