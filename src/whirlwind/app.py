@@ -172,7 +172,7 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         " (TLS)" if main_tls is not None else "",
         config.engine.type,
         node.name,
-        "compiled" if whirlwind.compiled() else "pure Python: no C compiler at install",
+        "compiled" if whirlwind.compiled() else "pure Python",
     )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -174,14 +174,18 @@ def _wait_ready(server: RunningServer, deadline: float) -> None:
 
 @contextlib.contextmanager
 def run_server(
-    tmp_path: Path, config: dict[str, Any], args: tuple[str, ...] = ()
+    tmp_path: Path,
+    config: dict[str, Any],
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningServer]:
-    """Start ``python -m whirlwind serve`` with ``config``; stop it afterwards."""
+    """Start ``python -m whirlwind serve`` with ``config`` (and ``env`` added to the
+    environment); stop it afterwards."""
     port = free_port()
     config_path = tmp_path / f"config-{port}.json"
     config_path.write_text(json.dumps(config))
     log_path = tmp_path / f"server-{port}.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [
