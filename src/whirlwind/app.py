@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import ssl
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import whirlwind
 from whirlwind.api.executor import Executor
@@ -134,11 +135,17 @@ def build(config: Config, loop: asyncio.AbstractEventLoop | None = None) -> Serv
     )
 
 
-async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: Config, *, ready: asyncio.Event | None = None, freeze_startup: bool = False
+) -> None:
     """Run the server until SIGINT or SIGTERM, then shut down gracefully.
 
     Shutdown order (STYLE.md §7): stop accepting, disconnect clients with 3001 so they
     reconnect elsewhere, let requests in flight finish, drain, close the broker.
+
+    With ``freeze_startup`` (a server process of its own), what start-up built (modules,
+    config, routes: some 50,000 objects) is moved out of the GC's reach once serving, so
+    no later full collection walks it again.
     """
     loop = asyncio.get_running_loop()
     main_tls, internal_tls = _tls_contexts(config)  # bad TLS material: fail before starting
@@ -174,6 +181,9 @@ async def serve(config: Config, *, ready: asyncio.Event | None = None) -> None:
         node.name,
         "compiled" if whirlwind.compiled() else "pure Python",
     )
+    if freeze_startup:
+        gc.collect()
+        gc.freeze()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
@@ -223,11 +233,21 @@ async def _wait_closed(websockets: set[WebSocketConnection], deadline: float) ->
         conn.abort()
 
 
+GC_THRESHOLDS: Final = (20_000, 20, 10)
+"""The cyclic GC's thresholds for a server process (Python's are 700, 10, 10).
+
+Every connection leaves a dozen or more tracked objects alive, and each collection walks
+its generation at memory speed (about 0.7 µs an object on the reference VM): young
+collections every 20,000 allocations took the in-process connect path from 334 to 296 µs
+(median of seven; docs/performance.md)."""
+
+
 def run(config: Config) -> None:
-    """Run :func:`serve` on uvloop when available."""
+    """Run :func:`serve` on uvloop when available, with the GC tuned for a server."""
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, freeze_startup=True))
         return
-    uvloop.run(serve(config))
+    uvloop.run(serve(config, freeze_startup=True))
