@@ -407,15 +407,14 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        raw = self._raw_headers
-        headers = self._headers = Headers(
-            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw
-        )
-        if len(headers) < len(raw):  # a repeated header: join the values (RFC 9110 §5.3)
+        pairs = [
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in self._raw_headers
+        ]
+        headers = self._headers = Headers(pairs)
+        if len(headers) < len(pairs):  # a repeated header: join the values (RFC 9110 §5.3)
             headers.clear()
-            for name, value in raw:
-                key = name.decode("latin-1").lower()
-                text = value.decode("latin-1")
+            for key, text in pairs:
                 previous = dict.get(headers, key)
                 dict.__setitem__(headers, key, text if previous is None else f"{previous}, {text}")
         try:

@@ -17,14 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
-from harness import (
-    Certificates,
-    deep_merge,
-    default_config,
-    free_port,
-    make_certificates,
-    run_server,
-)
+from certificates import Certificates, make_certificates
+from harness import deep_merge, default_config, free_port, run_server
 
 from whirlwind.api import api_pb2, api_pb2_grpc
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 import websockets
+from certificates import make_certificates
 from harness import (
     RunningServer,
     ServerFactory,
     deep_merge,
     default_config,
     free_port,
-    make_certificates,
 )
 from websockets.asyncio.client import ClientConnection
 

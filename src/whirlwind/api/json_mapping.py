@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from whirlwind.api.types import BoolValueMarker, IntFormat, RawJSONMarker
+from whirlwind.api.types import BoolValueMarker, IntFormat, RawJSONMarker, buildable
 from whirlwind.errors import WhirlwindError
 from whirlwind.protocol.json_codec import json_payload
 
@@ -287,7 +287,7 @@ def _fill(codec: _MessageCodec) -> None:
             # A field left out of a built instance reads this default: fine to skip only
             # when the default would be omitted anyway.
             sparse = sparse and not always and not f.default
-    if "__slots__" in cls.__dict__ or hasattr(cls, "__post_init__"):
+    if not buildable(cls):
         raise TypeError(f"{cls.__name__} must be built by its __init__: not a message")
     codec.factories = tuple(
         (f.name, f.default_factory)

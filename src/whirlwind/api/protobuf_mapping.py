@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from whirlwind.api.types import build
+from whirlwind.api.types import build, buildable
 
 __all__ = ["decode", "encode"]
 
@@ -153,8 +153,7 @@ def _decode_plan(cls: type, descriptor: Descriptor) -> _DecodePlan:
             # A scalar at zero is not listed as set: read it when zero is not the
             # default (none of types.py's, all zero-valued).
             always.append(field.name)
-    buildable = "__slots__" not in cls.__dict__ and not hasattr(cls, "__post_init__")
-    plan = _DECODE_PLANS[(cls, descriptor)] = (fields, tuple(always), buildable)
+    plan = _DECODE_PLANS[(cls, descriptor)] = (fields, tuple(always), buildable(cls))
     return plan
 
 

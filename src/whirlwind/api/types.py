@@ -591,6 +591,12 @@ def _factories(cls: type[Any]) -> tuple[tuple[str, Callable[[], Any]], ...]:
     return factories
 
 
+def buildable(cls: type) -> bool:
+    """Whether :func:`build` may make ``cls``: no slots to write around, no
+    ``__post_init__`` to skip."""
+    return "__slots__" not in cls.__dict__ and not hasattr(cls, "__post_init__")
+
+
 def build(cls: type[M], fields: dict[str, Any]) -> M:
     """``cls(**fields)`` without ``__init__``: the fast constructor of the hot paths.
 
