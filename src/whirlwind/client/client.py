@@ -556,10 +556,12 @@ class Client:
             # Channels-config §4.1 step 4: no credentials → 3501.
             raise _Fail(codes.DISCONNECT_BAD_REQUEST, "credentials not found")
         ttl: float | None = None
+        reply_ttl = 0
         if expire_at is not None and not cfg.insecure:
             ttl = expire_at - now
             if ttl <= 0:
                 raise _Fail(codes.ERROR_EXPIRED)
+            reply_ttl = _reply_ttl(expire_at, now)
         hub = node.hub
         if cfg.connection_limit and hub.num_clients >= cfg.connection_limit:
             raise _Fail(codes.DISCONNECT_CONNECTION_LIMIT, "node connection limit")
@@ -616,7 +618,7 @@ class Client:
             client=self._client_id,
             version=node.version,
             expires=ttl is not None,
-            ttl=min(int(ttl), _MAX_TTL) if ttl is not None else 0,
+            ttl=reply_ttl,
             subs=results,
             time=int(now * 1000) if cfg.connect_include_server_time else 0,
         )
@@ -673,6 +675,7 @@ class Client:
         chan_info = b""
         data = b""
         ttl: float | None = None
+        reply_ttl = 0
         if req.token:
             now = node.clock()
             try:
@@ -698,6 +701,7 @@ class Client:
                 ttl = token.expire_at - now
                 if ttl <= 0:
                     raise _Fail(codes.ERROR_EXPIRED)
+                reply_ttl = _reply_ttl(token.expire_at, now)
             override = token.override
             chan_info = token.info
             data = token.data
@@ -715,7 +719,7 @@ class Client:
                 result, delta=True, publications=delta_chain(self._codec, result.publications)
             )
         if ttl is not None:
-            result = _with_expiry(result, min(int(ttl), _MAX_TTL))
+            result = _with_expiry(result, reply_ttl)
         if data:
             result = _with_data(result, data)
         self._proto.subscribe_succeeded(cid, result, ttl=ttl, now=self._loop.time())
@@ -992,7 +996,7 @@ class Client:
         ttl = token.expire_at - now
         if ttl <= 0:
             raise _Fail(codes.DISCONNECT_EXPIRED)
-        self._reply(cid, m.RefreshResult(expires=True, ttl=min(int(ttl), _MAX_TTL)))
+        self._reply(cid, m.RefreshResult(expires=True, ttl=_reply_ttl(token.expire_at, now)))
 
     async def _sub_refresh(self, cid: int, req: m.SubRefreshRequest) -> None:
         node = self.node
@@ -1019,7 +1023,16 @@ class Client:
         ttl = token.expire_at - now
         if ttl <= 0:
             raise _Fail(codes.ERROR_EXPIRED)
-        self._reply(cid, m.SubRefreshResult(expires=True, ttl=min(int(ttl), _MAX_TTL)))
+        self._reply(cid, m.SubRefreshResult(expires=True, ttl=_reply_ttl(token.expire_at, now)))
+
+
+def _reply_ttl(expire_at: int, now: float) -> int:
+    """A reply's ``ttl``: whole seconds from the current Unix second to ``expire_at``, as
+    Centrifuge counts them (``ExpireAt - time.Now().Unix()``), capped at one year.
+
+    Counting from ``now`` itself would give one second less, and 0 for a token that still
+    has most of a second left, which makes the SDK refresh at once."""
+    return min(expire_at - int(now), _MAX_TTL)
 
 
 def _with_expiry(result: m.SubscribeResult, ttl: int) -> m.SubscribeResult:
