@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hmac
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt import PyJWK, PyJWS
+from jwt import PyJWK
 from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import PyJWTError
 
@@ -98,9 +99,11 @@ _PRIVATE_KEY_TYPES: Final = (
 )
 _USER_ID_CLAIM_RE: Final = re.compile(r"^[a-zA-Z_]+$")
 _JWKS_MAX_BYTES: Final = 1 << 20
-# PyJWS is used only to parse the compact form; signatures are checked below with
-# prebuilt keys so that no key is ever prepared from attacker-chosen input.
-_JWS: Final = PyJWS()
+_SEGMENT_RE: Final = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
+# Signatures are checked with prebuilt keys so that no key is ever prepared from
+# attacker-chosen input; HMAC with the standard library's one-shot digest, which is
+# what PyJWT's HMACAlgorithm does through a slower HMAC object.
+_HMAC_HASHES: Final = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 
 
 # ---------------------------------------------------------------------------
@@ -280,14 +283,49 @@ async def _aiohttp_fetch(url: str) -> bytes:
 # Claims
 
 
+def _segment(segment: bytes) -> bytes:
+    """Decode one base64url segment as strictly as PyJWT 2.15 does.
+
+    Only the URL-safe alphabet, at most two ``=`` of padding and only when they complete
+    a quantum, a length that can encode whole bytes, and the canonical encoding (no stray
+    bits in the last character, so a signature has exactly one spelling:
+    GHSA-hxm8-2xgr-2p9m).
+    """
+    if _SEGMENT_RE.fullmatch(segment) is None:
+        raise InvalidToken("malformed token")
+    stripped = segment.rstrip(b"=")
+    if len(stripped) % 4 == 1 or (len(stripped) != len(segment) and len(segment) % 4):
+        raise InvalidToken("malformed token")
+    decoded = base64.urlsafe_b64decode(stripped + b"=" * (-len(stripped) % 4))
+    if _b64url(decoded) != stripped:
+        raise InvalidToken("malformed token")
+    return decoded
+
+
 def _parse(token: str) -> _ParsedToken:
-    """Split and decode the compact form and check the header's algorithm."""
+    """Split and decode the compact form and check the header's algorithm.
+
+    PyJWS.decode_complete did this until PyJWT 2.15 began checking each character of a
+    segment in a Python generator: a third of the Python a connect costs. The rules are
+    its rules (tests/unit/auth/test_tokens.py checks the two agree), except that a
+    ``crit`` header is refused outright: no extension is understood here (RFC 7515
+    §4.1.11), where PyJWT understood ``b64`` only to verify a detached payload, which a
+    Centrifugo token never has.
+    """
     try:
-        decoded = _JWS.decode_complete(token, options={"verify_signature": False})
-        signing_input = token.encode().rsplit(b".", 1)[0]
-    except (PyJWTError, ValueError) as exc:
+        raw = token.encode()
+    except UnicodeEncodeError as exc:
         raise InvalidToken("malformed token") from exc
-    header = decoded["header"]
+    parts = raw.split(b".")
+    if len(parts) != 3:
+        raise InvalidToken("malformed token")
+    header_segment, payload_segment, signature_segment = parts
+    try:
+        header = orjson.loads(_segment(header_segment))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidToken("malformed token") from exc
+    if not isinstance(header, dict):
+        raise InvalidToken("malformed token")
     algorithm = header.get("alg")
     if not isinstance(algorithm, str) or not algorithm:
         raise InvalidToken("token header has no algorithm")
@@ -295,8 +333,15 @@ def _parse(token: str) -> _ParsedToken:
         raise InvalidToken("unsigned tokens (alg none) are not accepted")
     if algorithm not in _SUPPORTED_ALGORITHMS:
         raise InvalidToken(f"unsupported token algorithm {algorithm[:16]!r}")
-    kid = header.get("kid", "")  # PyJWS already checked it is a string
-    return _ParsedToken(algorithm, kid, signing_input, decoded["signature"], decoded["payload"])
+    kid = header.get("kid", "")
+    if not isinstance(kid, str):
+        raise InvalidToken("token header kid must be a string")
+    if "crit" in header or "b64" in header:
+        raise InvalidToken("token header has critical extensions, none is supported")
+    payload = _segment(payload_segment)
+    signature = _segment(signature_segment)
+    signing_input = raw[: len(header_segment) + 1 + len(payload_segment)]
+    return _ParsedToken(algorithm, kid, signing_input, signature, payload)
 
 
 def _load_claims(payload: bytes) -> dict[str, object]:
@@ -635,10 +680,18 @@ class TokenVerifier:
                     f"{algorithm} tokens can not be verified with the {', '.join(described)}"
                 )
             raise InvalidToken(f"{algorithm} tokens are not accepted: no key configured")
-        verifier = _ALGORITHMS[algorithm]
-        for key in usable:
-            if verifier.verify(parsed.signing_input, key.key, parsed.signature):
-                return
+        hash_name = _HMAC_HASHES.get(algorithm)
+        if hash_name is not None:
+            for key in usable:
+                assert isinstance(key.key, bytes)
+                expected = hmac.digest(key.key, parsed.signing_input, hash_name)
+                if hmac.compare_digest(expected, parsed.signature):
+                    return
+        else:
+            verifier = _ALGORITHMS[algorithm]
+            for key in usable:
+                if verifier.verify(parsed.signing_input, key.key, parsed.signature):
+                    return
         raise InvalidToken("token signature verification failed")
 
     # -- JWKS ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from whirlwind.auth import tokens
 from whirlwind.auth.tokens import (
     ConnectToken,
     SubscribeOptions,
@@ -939,3 +940,66 @@ def test_random_signed_claims_raise_only_token_errors(claims: dict[str, Any]) ->
     token = make_token(SECRET, claims)
     check_only_token_errors(lambda: connect(v, token))
     check_only_token_errors(lambda: subscribe(v, token))
+
+
+# ---------------------------------------------------------------------------
+# The compact-form parser agrees with PyJWT's
+
+
+segments = st.text(alphabet="ABCabcxyz019-_=+/!. é", max_size=12).map(str.encode) | st.binary(
+    max_size=12
+).map(lambda data: base64.urlsafe_b64encode(data).rstrip(b"=") + b"=" * (len(data) % 3 == 1))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(segments)
+def test_segments_decode_exactly_as_pyjwt_decodes_them(segment: bytes) -> None:
+    """Same accepted spellings (padding, alphabet, canonical last character), same bytes."""
+    try:
+        expected: bytes | None = jwt.PyJWS._decode_base64url_segment(segment, "segment")
+    except jwt.DecodeError:
+        expected = None
+    try:
+        got: bytes | None = tokens._segment(segment)
+    except InvalidToken:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512"])
+@pytest.mark.parametrize("headers", [None, {"kid": "k1"}, {"typ": "at+jwt", "cty": "x"}])
+def test_pyjwt_signed_tokens_parse(algorithm: str, headers: dict[str, str] | None) -> None:
+    token = jwt.encode({"sub": "7", "info": {"a": [1]}}, SECRET, algorithm, headers=headers)
+    decoded = jwt.PyJWS().decode_complete(token, SECRET, [algorithm])
+    parsed = tokens._parse(token)
+    assert parsed.algorithm == algorithm
+    assert parsed.kid == (headers or {}).get("kid", "")
+    assert parsed.payload == decoded["payload"]
+    assert parsed.signature == decoded["signature"]
+    assert parsed.signing_input == token.rsplit(".", 1)[0].encode()
+    assert connect(verifier(hmac_secret_key=SECRET), token).info == b'{"a":[1]}'
+
+
+def test_padded_segments_are_accepted_as_pyjwt_accepts_them() -> None:
+    header, payload, signature = hs({"sub": "42"}).split(".")
+    padded = ".".join(part + "=" * (-len(part) % 4) for part in (header, payload, signature))
+    assert connect(verifier(hmac_secret_key=SECRET), padded).user == "42"
+
+
+def test_a_second_spelling_of_the_signature_is_refused() -> None:
+    """The last character of an HS256 signature carries 2 unused bits: only zeros pass."""
+    header, payload, signature = hs({"sub": "42"}).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    for other in range(last + 1, last + 4):
+        forged = f"{header}.{payload}.{signature[:-1]}{alphabet[other]}"
+        with pytest.raises(InvalidToken, match="malformed"):
+            connect(verifier(hmac_secret_key=SECRET), forged)
+
+
+@pytest.mark.parametrize(
+    "header", [{"alg": "HS256", "crit": ["exp"], "exp": 1}, {"alg": "HS256", "b64": True}]
+)
+def test_critical_extensions_are_refused(header: dict[str, Any]) -> None:
+    with pytest.raises(InvalidToken, match="critical"):
+        connect(verifier(hmac_secret_key=SECRET), forge(header, {"sub": "1"}, SECRET.encode()))
