@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import time
@@ -22,7 +23,7 @@ from typing import Any
 
 import jwt
 
-from whirlwind.app import build
+from whirlwind.app import GC_THRESHOLDS, build
 from whirlwind.config.load import load_config
 from whirlwind.web import HTTPProtocol, HTTPServer
 
@@ -100,6 +101,8 @@ async def connect(n: int, http: HTTPServer) -> None:
     ]
     subscribe = client_frame(b'{"id":2,"subscribe":{"channel":"bench"}}')
     transports = []
+    gc.collect()
+    gc.freeze()  # as `whirlwind serve` does after startup
     start = time.perf_counter()
     for frame in connects:
         transport = FakeTransport()
@@ -148,4 +151,5 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=5000)
     import uvloop
 
+    gc.set_threshold(*GC_THRESHOLDS)  # as `whirlwind serve` runs
     uvloop.run(main(parser.parse_args()))

@@ -311,7 +311,9 @@ class HTTPProtocol(asyncio.Protocol):
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         self._transport: asyncio.Transport | None = None
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        """None once the connection is upgraded or lost: the parser's callbacks are bound
+        to this protocol, and the cycle would otherwise leave both to the cyclic GC."""
         self._url = b""
         self._path = ""
         self._query = ""
@@ -345,13 +347,17 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self._transport = None
+        self._parser = None
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        parser = self._parser
+        if parser is None:
+            return
         self._completed_in_read = False
         try:
-            self._parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self._upgrade_rest = data[upgrade.args[0] :]
         except httptools.HttpParserError as exc:
@@ -444,7 +450,9 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._completed_in_read = True
-        method = self._parser.get_method()
+        parser = self._parser
+        assert parser is not None  # called back from inside feed_data
+        method = parser.get_method()
         request = Request(
             method=_METHOD_NAMES.get(method) or method.decode(),
             path=self._path,
@@ -453,7 +461,7 @@ class HTTPProtocol(asyncio.Protocol):
             body=b"".join(self._body) if self._body else b"",
             body_too_large=self._too_large,
         )
-        self._pending.append((request, self._route, self._parser.should_keep_alive()))
+        self._pending.append((request, self._route, parser.should_keep_alive()))
         self.busy = True
         if len(self._pending) > _MAX_PIPELINED and self._transport is not None and not self._paused:
             self._paused = True
@@ -554,6 +562,7 @@ class HTTPProtocol(asyncio.Protocol):
         assert transport is not None
         self.server.connections.discard(self)
         self._transport = None
+        self._parser = None
         transport.write(upgrade.head)
         protocol = upgrade.protocol_factory(transport)
         transport.set_protocol(protocol)

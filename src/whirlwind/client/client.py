@@ -614,12 +614,15 @@ class Client:
                 self._buffering.pop(channel, None)
                 await self._detach(channel)
             raise
+        ping, pong = self._proto.settings.advertised_ping()
         result = m.ConnectResult(
             client=self._client_id,
             version=node.version,
             expires=ttl is not None,
             ttl=reply_ttl,
             subs=results,
+            ping=ping,
+            pong=pong,
             time=int(now * 1000) if cfg.connect_include_server_time else 0,
         )
         self._proto.connect_succeeded(

@@ -90,6 +90,13 @@ class ProtocolSettings:
     queue_max_size: int = 1_048_576
     """Bytes of queued output before the client is disconnected as slow."""
 
+    def advertised_ping(self) -> tuple[int, bool]:
+        """``ConnectResult.ping`` and ``pong``: the ping period in whole seconds and
+        whether pongs are expected; ``(0, False)`` with pings disabled (§7)."""
+        if self.ping_interval > 0:
+            return int(self.ping_interval), self.pong_timeout > 0
+        return 0, False
+
 
 @dataclass(slots=True)
 class _Subscription:
@@ -273,8 +280,10 @@ class ClientProtocol:
         self.state = ClientState.CONNECTED
         settings = self.settings
         ping = settings.ping_interval
-        if ping > 0:
-            result = dataclasses.replace(result, ping=int(ping), pong=settings.pong_timeout > 0)
+        advertised = settings.advertised_ping()
+        if (result.ping, result.pong) != advertised:
+            # The client builds its reply with these already (a replace costs ~8 µs).
+            result = dataclasses.replace(result, ping=advertised[0], pong=advertised[1])
         if ping > 0:
             self._ping_at = now + ping
         if ttl is not None:
