@@ -56,6 +56,7 @@ from whirlwind.config.schema import TokenSettings
 from whirlwind.errors import ConfigError, InvalidState, InvalidToken, TokenExpired
 
 __all__ = [
+    "NO_OVERRIDE",
     "ConnectToken",
     "JwksFetch",
     "SubscribeOptions",
@@ -121,6 +122,10 @@ class SubscriptionOverride:
     force_positioning: bool | None = None
 
 
+NO_OVERRIDE: Final = SubscriptionOverride()
+"""The override that keeps every channel option (frozen, so one instance serves all)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscribeOptions:
     """Options of one server-side subscription from a connection token's ``subs`` claim."""
@@ -129,7 +134,7 @@ class SubscribeOptions:
     """Channel info (``ClientInfo.chan_info``), from ``b64info`` or ``info``."""
     data: bytes = b""
     """Data for the subscribe push, from ``b64data`` or ``data``."""
-    override: SubscriptionOverride = field(default_factory=SubscriptionOverride)
+    override: SubscriptionOverride = NO_OVERRIDE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,7 +180,7 @@ class SubscriptionToken:
     """Channel info (``ClientInfo.chan_info``), from ``b64info`` or ``info``."""
     data: bytes = b""
     """Data for ``SubscribeResult.data``, from ``b64data`` or ``data``."""
-    override: SubscriptionOverride = field(default_factory=SubscriptionOverride)
+    override: SubscriptionOverride = NO_OVERRIDE
 
 
 # ---------------------------------------------------------------------------
@@ -395,7 +400,7 @@ def _binary(claims: dict[str, object], json_name: str, b64_name: str, where: str
 
 def _override(value: object, where: str = "") -> SubscriptionOverride:
     if value is None:
-        return SubscriptionOverride()
+        return NO_OVERRIDE
     if not isinstance(value, dict):
         raise InvalidToken(f"claim '{where}override' must be an object")
     flags: dict[str, bool] = {}

@@ -24,7 +24,7 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from whirlwind import codes, recovery
-from whirlwind.auth.tokens import SubscriptionOverride
+from whirlwind.auth.tokens import NO_OVERRIDE, SubscriptionOverride
 from whirlwind.broker.base import HistoryOptions
 from whirlwind.channels import ResolvedChannel
 from whirlwind.client.events import (
@@ -221,7 +221,7 @@ class Client:
         sub = self._sub_options(
             resolved,
             server_side=True,
-            override=override or SubscriptionOverride(),
+            override=override or NO_OVERRIDE,
             chan_info=info,
         )
         if not proto.add_server_subscription(
@@ -596,7 +596,7 @@ class Client:
                 if resolved is None:
                     raise _Fail(codes.DISCONNECT_BAD_REQUEST, f"unknown namespace: {channel}")
                 opts = token_subs.get(channel)
-                override = opts.override if opts is not None else SubscriptionOverride()
+                override = opts.override if opts is not None else NO_OVERRIDE
                 sub = self._sub_options(
                     resolved,
                     server_side=True,
@@ -674,7 +674,7 @@ class Client:
             raise _Fail(codes.DISCONNECT_BAD_REQUEST, f"unknown delta type {req.delta!r}")
         if req.has_tags_filter and not resolved.options.allow_tags_filter:
             raise _Fail(codes.ERROR_BAD_REQUEST)
-        override = SubscriptionOverride()
+        override = NO_OVERRIDE
         chan_info = b""
         data = b""
         ttl: float | None = None
