@@ -799,23 +799,26 @@ class Client:
         sub = self._subs.get(channel)
         if sub is None:
             return
-        start = recovery.reply_end(result) if sub.positioned else None
-        merged = recovery.merge_buffered(start, held)
-        for message in merged.deliver:
-            self.deliver(message)
-        if merged.gap:
-            # Client-protocol §5.2/§13: the stream moved on during the subscribe in a way
-            # the reply cannot be continued from.
-            self._proto.insufficient_state(channel)
-            self._after()
-            return
-        self.node.hub.activate_subscriber(channel, self, merged.position)
+        position = recovery.reply_end(result) if sub.positioned else None
+        if held:  # usually nothing was published during the subscribe
+            merged = recovery.merge_buffered(position, held)
+            for message in merged.deliver:
+                self.deliver(message)
+            if merged.gap:
+                # Client-protocol §5.2/§13: the stream moved on during the subscribe in a
+                # way the reply cannot be continued from.
+                self._proto.insufficient_state(channel)
+                self._after()
+                return
+            position = merged.position
+        self.node.hub.activate_subscriber(channel, self, position)
         sub.joined = True
-        info = self.info(sub.chan_info)
-        if sub.presence:
-            await self.node.presence.add_presence(channel, self._client_id, info)
-        if sub.emit_join_leave:
-            await self.node.broker.publish_join(channel, info)
+        if sub.presence or sub.emit_join_leave:
+            info = self.info(sub.chan_info)
+            if sub.presence:
+                await self.node.presence.add_presence(channel, self._client_id, info)
+            if sub.emit_join_leave:
+                await self.node.broker.publish_join(channel, info)
 
     def _leave_hub(self, channel: str) -> tuple[Subscription, bool] | None:
         """Forget ``channel`` here and in the hub; the subscription and whether it was
