@@ -311,11 +311,12 @@ def _parse(token: str) -> _ParsedToken:
     """Split and decode the compact form and check the header's algorithm.
 
     PyJWS.decode_complete did this until PyJWT 2.15 began checking each character of a
-    segment in a Python generator: a third of the Python a connect costs. The rules are
-    its rules (tests/unit/auth/test_tokens.py checks the two agree), except that a
-    ``crit`` header is refused outright: no extension is understood here (RFC 7515
-    §4.1.11), where PyJWT understood ``b64`` only to verify a detached payload, which a
-    Centrifugo token never has.
+    segment in a Python generator: 28 % of the Python a connect costs
+    (docs/performance.md). The rules are its rules (tests/unit/auth/test_tokens.py holds
+    the segment decoder to PyJWT's), except that a ``crit`` or ``b64`` header is refused
+    outright: no extension is understood here (RFC 7515 §4.1.11), where PyJWT understood
+    ``b64`` only to verify a detached payload (RFC 7797), which a Centrifugo token never
+    has.
     """
     try:
         raw = token.encode()
