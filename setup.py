@@ -30,6 +30,7 @@ COMPILED = [
     "src/whirlwind/client/subscription.py",
     "src/whirlwind/client/queue.py",
     "src/whirlwind/protocol/json_codec.py",
+    "src/whirlwind/auth/tokens.py",
 ]
 
 

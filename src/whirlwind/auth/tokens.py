@@ -42,7 +42,7 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import aiohttp
 import orjson
@@ -194,7 +194,7 @@ class SubscriptionToken:
 class _Key:
     """Prepared key material and the only algorithms it may verify."""
 
-    key: object  # bytes for HMAC, else a cryptography public key
+    key: Any  # bytes for HMAC, else a cryptography public key
     algorithms: frozenset[str]
     description: str
 
@@ -336,8 +336,8 @@ def _parse(token: str) -> _ParsedToken:
     header_segment, payload_segment, signature_segment = parts
     try:
         header = orjson.loads(_segment(header_segment))
-    except orjson.JSONDecodeError as exc:
-        raise InvalidToken("malformed token") from exc
+    except orjson.JSONDecodeError as json_error:
+        raise InvalidToken("malformed token") from json_error
     if not isinstance(header, dict):
         raise InvalidToken("malformed token")
     algorithm = header.get("alg")
@@ -723,7 +723,9 @@ class TokenVerifier:
         if key is not None:
             return key
         if self._jwks_error is not None:
-            raise InvalidToken("could not fetch JWKS") from self._jwks_error
+            error = InvalidToken("could not fetch JWKS")
+            error.__cause__ = self._jwks_error  # what `raise ... from` sets; kept compiled
+            raise error
         raise InvalidToken(f"unknown JWKS key id {kid[:64]!r}")
 
     async def _refresh_jwks(self, now: float) -> None:
