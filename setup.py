@@ -1,8 +1,7 @@
 """Compile the hot path with mypyc when a C compiler is at hand.
 
 The modules below are plain, type-checked Python; mypyc turns them into C extensions
-(a third fewer instructions per API request, a fifth fewer per connection; see
-docs/performance.md).
+(fewer instructions per API request and per connection: docs/performance.md).
 Without a compiler, or with ``WHIRLWIND_PURE=1``, Whirlwind installs as pure Python and
 behaves the same, only slower.
 """
