@@ -29,6 +29,9 @@ COMPILED = [
     "src/whirlwind/client/subscription.py",
     "src/whirlwind/client/queue.py",
     "src/whirlwind/protocol/json_codec.py",
+    "src/whirlwind/protocol/messages.py",
+    "src/whirlwind/client/events.py",
+    "src/whirlwind/channels.py",
     "src/whirlwind/auth/tokens.py",
 ]
 

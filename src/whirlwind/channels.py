@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 import orjson
 
@@ -28,18 +29,38 @@ from whirlwind.codes import Error
 from whirlwind.config.schema import ChannelConfig, ChannelOptions
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class ResolvedChannel:
-    """A channel with the options that govern it."""
+    """A channel with the options that govern it.
 
-    name: str
-    namespace: str | None
-    rest: str
-    options: ChannelOptions
-    history_meta_ttl: float
+    Immutable: ``Final`` fields and a written ``__init__``, which mypyc compiles (one is
+    built per subscribe and publish; see protocol/messages.py).
+    """
+
+    name: Final[str]
+    namespace: Final[str | None]
+    rest: Final[str]
+    options: Final[ChannelOptions]
+    history_meta_ttl: Final[float]
     """Effective ``history_meta_ttl`` (a namespace's 0 means the global one)."""
-    publication_data_format: str
+    publication_data_format: Final[str]
     """Effective ``publication_data_format``."""
+
+    def __init__(
+        self,
+        name: str,
+        namespace: str | None,
+        rest: str,
+        options: ChannelOptions,
+        history_meta_ttl: float,
+        publication_data_format: str,
+    ) -> None:
+        self.name = name
+        self.namespace = namespace
+        self.rest = rest
+        self.options = options
+        self.history_meta_ttl = history_meta_ttl
+        self.publication_data_format = publication_data_format
 
     @property
     def history_enabled(self) -> bool:

@@ -9,6 +9,7 @@ below are the ones this code base has hit; the test suite then runs on the compi
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import os
 from pathlib import Path
@@ -85,3 +86,44 @@ def test_no_class_attribute_annotated_object(path: Path) -> None:
         if isinstance(stmt, ast.AnnAssign) and ast.unparse(stmt.annotation) == "object"
     ]
     assert not found
+
+
+def _immutable_instances() -> list[object]:
+    """One of each class that is immutable through ``Final`` fields and a written
+    ``__init__`` (protocol/messages.py explains why they are not ``frozen``)."""
+    from whirlwind.auth.tokens import ConnectToken
+    from whirlwind.channels import ChannelRules
+    from whirlwind.client.events import CommandReceived
+    from whirlwind.config.schema import ChannelConfig
+    from whirlwind.protocol import messages as m
+    from whirlwind.transports.websocket import Handshake
+
+    resolved = ChannelRules(ChannelConfig()).resolve("news")
+    assert resolved is not None
+    return [
+        m.Command(id=1, request=m.SubscribeRequest(channel="news")),
+        m.SubscribeRequest(channel="news"),
+        m.ConnectRequest(token="t"),
+        m.SubscribeResult(offset=1),
+        m.ConnectResult(client="c"),
+        m.Publication(data=b"{}"),
+        CommandReceived(m.Command(id=1)),
+        ConnectToken(user="u"),
+        Handshake(head=b"", binary=False, deflate=False),
+        resolved,
+    ]
+
+
+@pytest.mark.skipif(
+    os.environ.get("WHIRLWIND_REQUIRE_COMPILED", "") in ("", "0"),
+    reason="only compiled code enforces Final at run time (mypy enforces it in both builds)",
+)
+@pytest.mark.parametrize("instance", _immutable_instances(), ids=lambda i: type(i).__name__)
+def test_final_fields_cannot_be_assigned_once_compiled(instance: object) -> None:
+    fields = dataclasses.fields(instance)  # type: ignore[arg-type]
+    assert fields
+    for f in fields:
+        before = getattr(instance, f.name)
+        with pytest.raises(AttributeError):
+            setattr(instance, f.name, before)
+    assert dataclasses.replace(instance) == instance  # type: ignore[type-var]

@@ -41,7 +41,7 @@ import binascii
 import hmac
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 import aiohttp
@@ -140,30 +140,54 @@ class SubscribeOptions:
     override: SubscriptionOverride = NO_OVERRIDE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True, init=False)
 class ConnectToken:
     """A verified connection token (§12.1).
 
     Centrifugo subscribes the connection to ``subs`` when it is non-empty and to
     ``channels`` otherwise: ``channels`` is ignored whenever ``subs`` is present.
+
+    Immutable: ``Final`` fields and a written ``__init__``, which mypyc compiles (one is
+    built per connection; see protocol/messages.py).
     """
 
-    user: str
+    user: Final[str]
     """User ID from ``sub`` (or ``user_id_claim``); empty means anonymous."""
-    expire_at: int | None = None
+    expire_at: Final[int | None]
     """Connection expiry (Unix seconds) from ``expire_at``, else ``exp``; ``None`` = never."""
-    info: bytes = b""
+    info: Final[bytes]
     """Connection info (``ClientInfo.conn_info``), from ``b64info`` or ``info``."""
-    channels: tuple[str, ...] = ()
+    channels: Final[tuple[str, ...]]
     """Server-side subscriptions from the ``channels`` claim."""
-    subs: dict[str, SubscribeOptions] = field(default_factory=dict)
+    subs: Final[dict[str, SubscribeOptions]]
     """Server-side subscriptions with options from the ``subs`` claim."""
-    meta: bytes = b""
+    meta: Final[bytes]
     """Server-only metadata from ``meta`` (compact JSON); never sent to clients."""
-    issued_at: int | None = None
+    issued_at: Final[int | None]
     """``iat``, when present."""
-    token_id: str = ""
+    token_id: Final[str]
     """``jti``, when present."""
+
+    def __init__(
+        self,
+        *,
+        user: str,
+        expire_at: int | None = None,
+        info: bytes = b"",
+        channels: tuple[str, ...] = (),
+        subs: dict[str, SubscribeOptions] | None = None,
+        meta: bytes = b"",
+        issued_at: int | None = None,
+        token_id: str = "",
+    ) -> None:
+        self.user = user
+        self.expire_at = expire_at
+        self.info = info
+        self.channels = channels
+        self.subs = {} if subs is None else subs
+        self.meta = meta
+        self.issued_at = issued_at
+        self.token_id = token_id
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -199,15 +223,25 @@ class _Key:
     description: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class _ParsedToken:
-    """The compact form split and decoded, before any check."""
+    """The compact form split and decoded, before any check (written ``__init__``: see
+    ``ConnectToken``)."""
 
-    algorithm: str
-    kid: str
-    signing_input: bytes
-    signature: bytes
-    payload: bytes
+    algorithm: Final[str]
+    kid: Final[str]
+    signing_input: Final[bytes]
+    signature: Final[bytes]
+    payload: Final[bytes]
+
+    def __init__(
+        self, algorithm: str, kid: str, signing_input: bytes, signature: bytes, payload: bytes
+    ) -> None:
+        self.algorithm = algorithm
+        self.kid = kid
+        self.signing_input = signing_input
+        self.signature = signature
+        self.payload = payload
 
 
 def _load_public_key(pem: str) -> object:

@@ -9,14 +9,13 @@ tests expire history without sleeping.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import string
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from whirlwind.broker.base import (
     BrokerEventHandler,
@@ -32,50 +31,6 @@ _EPOCH_ALPHABET = string.ascii_letters
 
 _NO_POSITION: Final = StreamPosition()
 _NOT_STORED: Final = PublishResult(position=_NO_POSITION)
-
-
-_PublicationFactory = Callable[[bytes, ClientInfo | None, dict[str, str] | None], Publication]
-
-
-def _plain_publication(
-    data: bytes, info: ClientInfo | None, tags: dict[str, str] | None
-) -> Publication:
-    return Publication(data=data, info=info, tags=tags)
-
-
-def _publication_factory() -> _PublicationFactory:
-    """A constructor of offset-less publications that skips the frozen ``__init__``.
-
-    That ``__init__`` costs more than the rest of a publish without history; writing the
-    slots directly does the same. Only while the class has the fields and defaults known
-    here and no ``__post_init__``; else it is the plain constructor.
-    """
-    names = tuple(f.name for f in dataclasses.fields(Publication))
-    if names != ("data", "info", "offset", "tags", "delta", "time") or hasattr(
-        Publication, "__post_init__"
-    ):
-        return _plain_publication
-    new = object.__new__
-    cls: Any = Publication
-    set_data, set_info, set_offset = cls.data.__set__, cls.info.__set__, cls.offset.__set__
-    set_tags, set_delta, set_time = cls.tags.__set__, cls.delta.__set__, cls.time.__set__
-
-    def fast(data: bytes, info: ClientInfo | None, tags: dict[str, str] | None) -> Publication:
-        publication: Publication = new(Publication)
-        set_data(publication, data)
-        set_info(publication, info)
-        set_offset(publication, 0)
-        set_tags(publication, tags)
-        set_delta(publication, False)
-        set_time(publication, 0)
-        return publication
-
-    if fast(b"", None, None) != _plain_publication(b"", None, None):
-        return _plain_publication  # other defaults
-    return fast
-
-
-_new_publication: Final = _publication_factory()
 
 
 def new_epoch() -> str:
@@ -149,7 +104,7 @@ class MemoryBroker:
             return self._publish_stored(handler, channel, data, options)
         # Nothing to store (the common case): only the delta base of a channel with a
         # stream moves, as in _publish_stored.
-        publication = _new_publication(data, options.info, options.tags)
+        publication = Publication(data=data, info=options.info, tags=options.tags)
         prev = None
         tracked = self._streams.get(channel)
         if tracked is not None:

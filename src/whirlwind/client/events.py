@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from whirlwind.protocol.messages import Command
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class CommandReceived:
     """Perform ``command`` (connect, subscribe, publish, …) and report back to the protocol.
 
@@ -16,9 +16,15 @@ class CommandReceived:
     "Whirlwind MUST process the commands of a frame strictly in order"): the next one is
     handed out only after the driver called ``command_succeeded``/``command_failed`` (or one
     of the specialised ``*_succeeded`` methods) for this one.
+
+    Immutable: a ``Final`` field and a written ``__init__``, which mypyc compiles (one is
+    built per command; see protocol/messages.py).
     """
 
-    command: Command
+    command: Final[Command]
+
+    def __init__(self, command: Command) -> None:
+        self.command = command
 
 
 @dataclass(frozen=True, slots=True)

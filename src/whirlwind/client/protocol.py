@@ -98,12 +98,19 @@ class ProtocolSettings:
         return 0, False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class _Subscription:
+    # A written __init__: mypyc compiles it, not the one dataclasses generates.
     server_side: bool
     deadline: float | None  # absolute close deadline (expiry + grace), loop time
-    positioned: bool = False
-    position_failures: int = 0
+    positioned: bool
+    position_failures: int
+
+    def __init__(self, *, server_side: bool, deadline: float | None, positioned: bool) -> None:
+        self.server_side = server_side
+        self.deadline = deadline
+        self.positioned = positioned
+        self.position_failures = 0
 
 
 _ANY_TIME = float("inf")

@@ -15,9 +15,12 @@ if TYPE_CHECKING:  # auth/tokens.py fetches JWKS, so it is not sans-I/O
     from whirlwind.auth.tokens import SubscriptionOverride
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Subscription:
-    """What this connection does in a channel it is subscribed to."""
+    """What this connection does in a channel it is subscribed to.
+
+    The ``__init__`` is written so that mypyc compiles it (see protocol/messages.py).
+    """
 
     resolved: ResolvedChannel
     server_side: bool
@@ -27,10 +30,34 @@ class Subscription:
     positioned: bool
     recoverable: bool
     chan_info: bytes
-    delta: bool = False
+    delta: bool
     """Fossil delta compression negotiated (client-protocol §15)."""
-    joined: bool = False
+    joined: bool
     """Presence added and join published: a leave is due when it ends."""
+
+    def __init__(
+        self,
+        *,
+        resolved: ResolvedChannel,
+        server_side: bool,
+        presence: bool,
+        emit_join_leave: bool,
+        push_join_leave: bool,
+        positioned: bool,
+        recoverable: bool,
+        chan_info: bytes,
+        delta: bool = False,
+    ) -> None:
+        self.resolved = resolved
+        self.server_side = server_side
+        self.presence = presence
+        self.emit_join_leave = emit_join_leave
+        self.push_join_leave = push_join_leave
+        self.positioned = positioned
+        self.recoverable = recoverable
+        self.chan_info = chan_info
+        self.delta = delta
+        self.joined = False
 
 
 def _choose(override: bool | None, default: bool) -> bool:

@@ -58,15 +58,24 @@ def _tokens(value: str) -> list[str]:
     return [t.strip().lower() for t in value.split(",") if t.strip()]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, kw_only=True, init=False)
 class Handshake:
-    """An accepted handshake: the 101 response and what was negotiated."""
+    """An accepted handshake: the 101 response and what was negotiated.
 
-    head: bytes
-    binary: bool
+    Immutable: ``Final`` fields and a written ``__init__``, which mypyc compiles (one is
+    built per connection; see protocol/messages.py).
+    """
+
+    head: Final[bytes]
+    binary: Final[bool]
     """Protobuf (binary frames) rather than JSON (text frames)."""
-    deflate: bool
+    deflate: Final[bool]
     """permessage-deflate: the client may send compressed messages."""
+
+    def __init__(self, *, head: bytes, binary: bool, deflate: bool) -> None:
+        self.head = head
+        self.binary = binary
+        self.deflate = deflate
 
 
 def handshake(request: Request, *, compression: bool) -> Handshake | Response:
