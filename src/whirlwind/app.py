@@ -28,6 +28,7 @@ from whirlwind.presence.memory import MemoryPresenceManager
 from whirlwind.protocol.json_codec import JSON_CODEC
 from whirlwind.protocol.protobuf_codec import PROTOBUF_CODEC
 from whirlwind.tls import server_ssl_context
+from whirlwind.transports.admission import Admission
 from whirlwind.transports.origin import OriginChecker
 from whirlwind.transports.websocket import Handshake, WebSocketConnection, handshake
 from whirlwind.transports.ws_frames import FrameReader
@@ -43,8 +44,16 @@ def websocket_route(node: Node, origins: OriginChecker, open_: set[WebSocketConn
     """The ``/connection/websocket`` route (client-protocol.md §1.2–§1.5)."""
     config = node.config.websocket
     loop = node.loop
+    admission = Admission(
+        connection_limit=node.config.client.connection_limit,
+        connection_rate_limit=node.config.client.connection_rate_limit,
+        now=loop.time(),
+    )
 
     def handle(request: Request) -> Response | Upgrade:
+        refusal = admission.refusal(len(open_), loop.time())
+        if refusal is not None:
+            return Response.text(refusal, 503)
         origin = request.headers.get("origin")
         if not origins.allowed(origin):
             logger.info("request origin not allowed: %s", origin)

@@ -101,6 +101,67 @@ async def test_compression_is_declined_when_off(server: RunningServer) -> None:
         assert reply["connect"]["client"]
 
 
+# ---- admission (client.connection_limit, client.connection_rate_limit) -------------------
+
+
+async def open_ws(server: RunningServer) -> ClientConnection | int:
+    """A WebSocket whose handshake succeeded, or the HTTP status that refused it."""
+    try:
+        return await websockets.connect(
+            server.ws_url, open_timeout=TIMEOUT, ping_interval=None, proxy=None
+        )
+    except websockets.exceptions.InvalidStatus as exc:
+        assert exc.response.body is not None
+        assert b"limit reached" in exc.response.body, exc.response.body
+        return exc.response.status_code
+
+
+async def received(ws: ClientConnection, data: dict[str, Any]) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        while True:
+            for line in str(await ws.recv()).splitlines():
+                if json.loads(line).get("push", {}).get("pub", {}).get("data") == data:
+                    return
+
+
+async def test_node_connection_limit_refuses_the_handshake_with_503(
+    server_factory: ServerFactory,
+) -> None:
+    """Centrifugo v6 answers 503 before the upgrade (internal/middleware/connlimit.go); the
+    connections already open are untouched, and one closing makes room."""
+    with server_factory({"client": {"connection_limit": 2}}) as srv:
+        first, second = await open_ws(srv), await open_ws(srv)
+        assert not isinstance(first, int) and not isinstance(second, int)
+        for ws in (first, second):
+            assert "connect" in await connect(ws, srv.token("42"))
+            await ws.send(json.dumps({"id": 2, "subscribe": {"channel": "news"}}))
+        assert await open_ws(srv) == 503
+        assert await open_ws(srv) == 503
+        await asyncio.to_thread(srv.api, "publish", {"channel": "news", "data": {"n": 1}})
+        await received(first, {"n": 1})
+        await received(second, {"n": 1})
+        await first.close()
+        async with asyncio.timeout(TIMEOUT):  # until the server has seen the close
+            while isinstance(third := await open_ws(srv), int):
+                await asyncio.sleep(0.05)
+        assert "connect" in await connect(third, srv.token("43"))
+        await third.close()
+        await second.close()
+        assert "node connection limit reached (2 connections)" in srv.log()
+
+
+async def test_connection_rate_limit_refuses_the_handshake_with_503(
+    server_factory: ServerFactory,
+) -> None:
+    with server_factory({"client": {"connection_rate_limit": 1}}) as srv:
+        first = await open_ws(srv)
+        assert not isinstance(first, int)
+        assert await open_ws(srv) == 503  # within the second: the bucket holds one
+        assert "connect" in await connect(first, srv.token("42"))
+        await first.close()
+        assert "connection rate limit reached (1 new connections/s)" in srv.log()
+
+
 # ---- TLS (http_server.tls) ----------------------------------------------------------------
 
 

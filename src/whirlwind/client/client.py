@@ -563,8 +563,8 @@ class Client:
                 raise _Fail(codes.ERROR_EXPIRED)
             reply_ttl = _reply_ttl(expire_at, now)
         hub = node.hub
-        if cfg.connection_limit and hub.num_clients >= cfg.connection_limit:
-            raise _Fail(codes.DISCONNECT_CONNECTION_LIMIT, "node connection limit")
+        # The node-wide client.connection_limit is checked at the transport's door
+        # (transports/admission.py), as Centrifugo does: 503 before the upgrade.
         if (
             cfg.user_connection_limit
             and user

@@ -421,11 +421,12 @@ class ClientConfig:
     channel_position_max_time_lag: float = 0.0
     """Maximum PUB/SUB lag for positioned subscriptions; 0: not checked."""
     connection_limit: int = 0
-    """Connections per node; 0: unlimited."""
+    """Open connections per node; 0: unlimited. Beyond it a handshake gets 503."""
     user_connection_limit: int = 0
     """Connections per user per node; 0: unlimited."""
     connection_rate_limit: int = 0
-    """New connections per second per node; 0: unlimited."""
+    """New connections per second per node (burst as large); 0: unlimited. Beyond it a
+    handshake gets 503 (transports/admission.py)."""
     connect_include_server_time: bool = False
     """Add the server time to the connect reply."""
     history_max_publication_limit: int = 300
