@@ -288,6 +288,16 @@ def ping_server(
         yield running
 
 
+@pytest.fixture(scope="module")
+def full_server(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """A server admitting one open connection (``client.connection_limit``)."""
+    overrides = {"client": {"connection_limit": 1}}
+    with _server(pytestconfig, tmp_path_factory, "full", overrides) as running:
+        yield running
+
+
 async def roundtrip(client: NodeClient) -> None:
     """A command and its reply: the connection works (``public`` allows client publish)."""
     assert await client.result("publish", channel=unique("public:alive-"), data={}) == {}
@@ -804,3 +814,35 @@ async def test_ping_pong_keeps_connection(ping_server: Any, js: StartClient, pro
         assert (reply["connect"]["ping"], reply["connect"]["pong"]) == (1, True)
     await roundtrip(client)
     assert_no_reconnect(client)
+
+
+# ---- admission at the door ---------------------------------------------------------------
+
+
+async def test_a_full_node_is_retried_until_a_connection_closes(
+    full_server: Any, js: StartClient
+) -> None:
+    """A handshake refused with 503 (``client.connection_limit`` reached; Centrifugo v6
+    refuses the same way, internal/middleware/connlimit.go) is a transport failure to the
+    SDK: it keeps reconnecting with backoff, and gets in once the connection holding the
+    place closes. The connection that is in is not disturbed."""
+    first = await js(full_server, "json", token=full_server.token("1"), label="first")
+    await first.expect("connected")
+    second = await js(
+        full_server,
+        "json",
+        token=full_server.token("2"),
+        label="second",
+        options={"minReconnectDelay": 50, "maxReconnectDelay": 200},
+    )
+    for _ in range(2):  # refused, retried, refused again
+        error = await second.expect("error")
+        assert error["type"] == "transport", second.dump()
+    assert not second.seen("connected")
+    await roundtrip(first)
+    first.step("disconnect")
+    await first.expect("disconnected")
+    await second.expect("connected")
+    await roundtrip(second)
+    assert len(first.seen("connected")) == 1, first.dump()
+    assert "node connection limit reached (1 connections)" in full_server.log()
