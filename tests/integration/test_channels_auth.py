@@ -162,27 +162,44 @@ class JwksEndpoint:
     (the module-scoped Whirlwind server outlives every test's event loop)."""
 
     def __init__(self, key: rsa.RSAPrivateKey) -> None:
-        jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-        self.document = {"keys": [{**jwk, "kid": JWKS_KID, "use": "sig", "alg": "RS256"}]}
+        self.document = self.key_set(key)
+        self.tenants: dict[str, dict[str, Any]] = {}
+        """Documents served at ``/<tenant>/jwks.json``."""
         self.requests = 0
+        self.paths: list[str] = []
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
 
+    @staticmethod
+    def key_set(key: rsa.RSAPrivateKey) -> dict[str, Any]:
+        jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+        return {"keys": [{**jwk, "kid": JWKS_KID, "use": "sig", "alg": "RS256"}]}
+
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
+        self.paths.append(request.path)
         return web.json_response(self.document)
+
+    async def _handle_tenant(self, request: web.Request) -> web.Response:
+        self.paths.append(request.path)
+        document = self.tenants.get(request.match_info["tenant"])
+        if document is None:
+            raise web.HTTPNotFound()
+        return web.json_response(document)
 
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/.well-known/jwks.json", self._handle)
+        app.router.add_get("/{tenant}/jwks.json", self._handle_tenant)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/.well-known/jwks.json"
+        self.base = f"http://{host}:{port}"
+        self.url = f"{self.base}/.well-known/jwks.json"
 
     def start(self) -> None:
         self._thread.start()
@@ -213,6 +230,24 @@ def jwks_server(
     """Tokens verified with the JWKS endpoint's keys (the HMAC secret is then unused)."""
     overrides = {"client": {"token": {"jwks_public_endpoint": jwks.url}}}
     with _server(pytestconfig, tmp_path_factory, "jwks", overrides) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def tenant_jwks_server(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory, jwks: JwksEndpoint
+) -> Iterator[RunningServer]:
+    """Tokens verified with the keys of their tenant: a templated JWKS URL (Centrifugo
+    v6), filled from the issuer's named group."""
+    overrides = {
+        "client": {
+            "token": {
+                "jwks_public_endpoint": jwks.base + "/{{tenant}}/jwks.json",
+                "issuer_regex": r"^https://id\.example\.com/(?P<tenant>acme|globex)$",
+            }
+        }
+    }
+    with _server(pytestconfig, tmp_path_factory, "tenant-jwks", overrides) as running:
         yield running
 
 
@@ -591,6 +626,33 @@ async def test_jwks_token_connects(
     token = signed({"sub": "42"}, rsa_key, "RS256", kid=JWKS_KID)
     await clients.connected(jwks_server, token)
     assert jwks.requests >= 1
+
+
+async def test_jwks_url_template_picks_the_tenants_keys(
+    tenant_jwks_server: RunningServer,
+    jwks: JwksEndpoint,
+    rsa_key: rsa.RSAPrivateKey,
+    clients: Clients,
+) -> None:
+    """Each tenant's tokens verify with the keys at that tenant's URL only: a token signed
+    with acme's key but claiming globex is refused, and an issuer outside the regex's list
+    fetches nothing."""
+    globex_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks.tenants = {"acme": jwks.key_set(rsa_key), "globex": jwks.key_set(globex_key)}
+    acme = {"sub": "1", "iss": "https://id.example.com/acme"}
+    globex = {"sub": "2", "iss": "https://id.example.com/globex"}
+    await clients.connected(tenant_jwks_server, signed(acme, rsa_key, "RS256", kid=JWKS_KID))
+    await clients.connected(tenant_jwks_server, signed(globex, globex_key, "RS256", kid=JWKS_KID))
+    for claims, key in (
+        (globex, rsa_key),
+        ({"sub": "3", "iss": "https://id.example.com/initech"}, rsa_key),
+    ):
+        ctx = await clients.refused(tenant_jwks_server, signed(claims, key, "RS256", kid=JWKS_KID))
+        assert (ctx.code, ctx.reason) == (3500, "invalid token")
+    assert sorted(set(jwks.paths) - {"/.well-known/jwks.json"}) == [
+        "/acme/jwks.json",
+        "/globex/jwks.json",
+    ]
 
 
 async def test_jwks_unknown_kid_is_3500(jwks_server: RunningServer, clients: Clients) -> None:

@@ -21,6 +21,11 @@ Rules:
   cache TTL, at most once per refresh interval (failed attempts count), and concurrent
   callers wait for the same fetch. A successful fetch replaces the whole set, so a key
   removed from the endpoint stops verifying; a failed one keeps the previous set.
+* The JWKS URL may be a template (Centrifugo v6): ``{{name}}`` placeholders take the named
+  groups of ``issuer_regex`` and ``audience_regex`` as matched in the token's ``iss`` and
+  ``aud``, before the signature is checked. Each placeholder's group must be a list of
+  fixed values unless ``insecure_skip_jwks_endpoint_safety_check`` is on; values are
+  percent-encoded, and every rendered URL has its own key set and fetch state.
 * Checks run in this order: token structure, algorithm, signature, claim types, audience
   and issuer, ``channel`` claim, then time. Time is an argument (``now``, Unix seconds):
   ``exp <= now`` and ``nbf > now`` both raise :class:`TokenExpired`, because Centrifugo
@@ -39,7 +44,9 @@ import asyncio
 import base64
 import binascii
 import hmac
+import logging
 import re
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -94,6 +101,8 @@ _OVERRIDE_FIELDS: Final = (
     "force_recovery",
     "force_positioning",
 )
+logger = logging.getLogger("whirlwind.auth")
+
 _PRIVATE_KEY_TYPES: Final = (
     rsa.RSAPrivateKey,
     ec.EllipticCurvePrivateKey,
@@ -101,6 +110,14 @@ _PRIVATE_KEY_TYPES: Final = (
 )
 _USER_ID_CLAIM_RE: Final = re.compile(r"^[a-zA-Z_]+$")
 _JWKS_MAX_BYTES: Final = 1 << 20
+_PLACEHOLDER_RE: Final = re.compile(r"\{\{([^{}]*)\}\}")
+_NAMED_GROUP_RE: Final = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+# One alternative of a fixed-value group: characters that are not regex syntax, or a
+# backslash before punctuation (``\.``); no class (``[...]``, ``\d``), group or repetition.
+_FIXED_ALTERNATIVE: Final = r"(?:[^\\.^$*+?()\[\]{}|]|\\[^A-Za-z0-9\s])+"
+_FIXED_VALUES_RE: Final = re.compile(rf"{_FIXED_ALTERNATIVE}(?:\|{_FIXED_ALTERNATIVE})*")
+_MAX_JWKS_SETS: Final = 1000
+"""Key sets kept for a templated JWKS URL (reachable only without the safety check)."""
 _SEGMENT_RE: Final = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 _FROM_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE: Final = bytes.maketrans(b"+/", b"-_")
@@ -283,6 +300,90 @@ def _key_from_jwk(data: dict[str, object]) -> _Key | None:
     if not algorithms:
         return None
     return _Key(key, algorithms, "JWKS key")
+
+
+class _JwksSet:
+    """The keys fetched from one JWKS URL, and when and how the last fetch went."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.keys: dict[str, _Key] = {}
+        self.fetched_at: float | None = None
+        self.attempted_at: float | None = None
+        self.attempts = 0
+        self.error: Exception | None = None
+        self.lock = asyncio.Lock()
+
+
+def _named_groups(pattern: str) -> dict[str, str | None]:
+    """The source of each named group's body in ``pattern``, by name (None: unclosed)."""
+    groups: dict[str, str | None] = {}
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        match = _NAMED_GROUP_RE.match(pattern, i)
+        if match is not None:
+            groups.setdefault(match.group(1), _group_body(pattern, match.end()))
+        i += 1
+    return groups
+
+
+def _group_body(pattern: str, start: int) -> str | None:
+    """The source from ``pattern[start]`` up to the parenthesis closing the group that
+    starts there; None when it never closes."""
+    depth = 0
+    i = start
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return pattern[start:i]
+            depth -= 1
+        i += 1
+    return None
+
+
+def _template_problems(template: str, regexes: dict[str, str], *, check_safety: bool) -> list[str]:
+    """What is wrong with a JWKS URL template (``{{name}}`` placeholders).
+
+    Every placeholder must be a named group of ``issuer_regex`` or ``audience_regex``.
+    The values come from claims read before the signature is checked, so, as Centrifugo
+    v6.6.6 requires (``internal/jwtverify/validate.go``), each such group must be a list
+    of fixed values (``(?P<tenant>acme|globex)``): otherwise a forged token could send the
+    key fetch to a server its author controls. Ours is the stricter, textual form of that
+    check: no character class, group, repetition or wildcard inside the group.
+    """
+    problems = []
+    bodies: dict[str, tuple[str, str | None]] = {}
+    for key, pattern in regexes.items():
+        try:
+            names = re.compile(pattern).groupindex if pattern else {}
+        except re.error:
+            continue  # reported with the regex's own key
+        for name, body in _named_groups(pattern).items():
+            if name in names:
+                bodies.setdefault(name, (key, body))
+    for name in dict.fromkeys(_PLACEHOLDER_RE.findall(template)):
+        if name not in bodies:
+            problems.append(
+                f"placeholder {{{{{name}}}}} is not a named group of issuer_regex or audience_regex"
+            )
+            continue
+        key, body = bodies[name]
+        if check_safety and (body is None or _FIXED_VALUES_RE.fullmatch(body) is None):
+            problems.append(
+                f"{key} named group {name!r} is used in the URL template: it must be an "
+                "explicit list of allowed values (e.g. value1|value2|value3); "
+                "insecure_skip_jwks_endpoint_safety_check turns this check off"
+            )
+    return problems
 
 
 def _parse_jwks(body: bytes) -> dict[str, _Key]:
@@ -583,11 +684,8 @@ class TokenVerifier:
                     self._ec_key = _Key(key, _ec_algorithms(key), "ECDSA public key")
 
         self._jwks_url = settings.jwks_public_endpoint
-        if self._jwks_url:
-            if not self._jwks_url.startswith(("http://", "https://")):
-                problem("jwks_public_endpoint", "must be an http:// or https:// URL")
-            if "{{" in self._jwks_url:
-                problem("jwks_public_endpoint", "URL templates are not supported")
+        if self._jwks_url and not self._jwks_url.startswith(("http://", "https://")):
+            problem("jwks_public_endpoint", "must be an http:// or https:// URL")
 
         if settings.audience and settings.audience_regex:
             problem("audience_regex", "can not be used together with audience")
@@ -597,6 +695,14 @@ class TokenVerifier:
         self._issuer = settings.issuer
         self._audience_re = self._compile(settings.audience_regex, "audience_regex", problem)
         self._issuer_re = self._compile(settings.issuer_regex, "issuer_regex", problem)
+        self._jwks_templated = bool(_PLACEHOLDER_RE.search(self._jwks_url))
+        if self._jwks_templated:
+            for message in _template_problems(
+                self._jwks_url,
+                {"issuer_regex": settings.issuer_regex, "audience_regex": settings.audience_regex},
+                check_safety=not settings.insecure_skip_jwks_endpoint_safety_check,
+            ):
+                problem("jwks_public_endpoint", message)
 
         self._user_id_claim = settings.user_id_claim
         if self._user_id_claim and not _USER_ID_CLAIM_RE.match(self._user_id_claim):
@@ -605,16 +711,18 @@ class TokenVerifier:
         if problems:
             raise ConfigError(problems)
 
+        if self._jwks_templated and settings.insecure_skip_jwks_endpoint_safety_check:
+            logger.warning(
+                "%s.insecure_skip_jwks_endpoint_safety_check is on: the JWKS URL is built "
+                "from unverified token claims that the regexes do not limit to fixed values",
+                config_path,
+            )
         self._http_fetch: JwksFetch = http_fetch or _aiohttp_fetch
         self._jwks_refresh_interval = jwks_refresh_interval
         self._jwks_cache_ttl = jwks_cache_ttl
         self._jwks_timeout = jwks_timeout
-        self._jwks_keys: dict[str, _Key] = {}
-        self._jwks_fetched_at: float | None = None
-        self._jwks_attempted_at: float | None = None
-        self._jwks_attempts = 0
-        self._jwks_error: Exception | None = None
-        self._jwks_lock = asyncio.Lock()
+        self._jwks_sets: dict[str, _JwksSet] = {}
+        """Key sets by URL: one, or one per rendered URL of a template."""
 
     @staticmethod
     def _compile(
@@ -696,7 +804,7 @@ class TokenVerifier:
         if self._skip_signature:
             return parsed
         if self._jwks_url:
-            keys = [await self._jwks_key(parsed.kid, now)]
+            keys = [await self._jwks_key(self._jwks_url_for(parsed), parsed.kid, now)]
         else:
             keys = self._static_keys(parsed.algorithm, now)
         self._check_signature(parsed, keys)
@@ -739,50 +847,84 @@ class TokenVerifier:
 
     # -- JWKS ---------------------------------------------------------------
 
-    async def _jwks_key(self, kid: str, now: float) -> _Key:
+    def _jwks_url_for(self, parsed: _ParsedToken) -> str:
+        """The JWKS URL for this token: the configured one, or its template filled in.
+
+        Placeholder values are the named groups of ``issuer_regex`` (matched against
+        ``iss``) and ``audience_regex`` (the first ``aud`` it matches), read before the
+        signature is checked, as Centrifugo does; each is percent-encoded.
+        """
+        if not self._jwks_templated:
+            return self._jwks_url
+        claims = _load_claims(parsed.payload)
+        values: dict[str, str] = {}
+        if self._issuer_re is not None:
+            match = self._issuer_re.search(_string(claims, "iss"))
+            if match is None:
+                raise InvalidToken("token issuer does not match the issuer regex")
+            values.update((k, v) for k, v in match.groupdict().items() if v is not None)
+        if self._audience_re is not None:
+            for audience in _audiences(claims):
+                match = self._audience_re.search(audience)
+                if match is not None:
+                    values.update((k, v) for k, v in match.groupdict().items() if v is not None)
+                    break
+            else:
+                raise InvalidToken("token audience does not match the audience regex")
+        return _PLACEHOLDER_RE.sub(
+            lambda m: urllib.parse.quote(values.get(m.group(1), ""), safe=""), self._jwks_url
+        )
+
+    async def _jwks_key(self, url: str, kid: str, now: float) -> _Key:
         if not kid:
             raise InvalidToken("token has no 'kid' header, required to pick a JWKS key")
-        key = self._jwks_keys.get(kid)
-        stale = self._jwks_fetched_at is None or now - self._jwks_fetched_at >= self._jwks_cache_ttl
+        jwks = self._jwks_sets.get(url)
+        if jwks is None:
+            if len(self._jwks_sets) >= _MAX_JWKS_SETS:
+                # Only reachable with the safety check off: forget the oldest URL.
+                del self._jwks_sets[next(iter(self._jwks_sets))]
+            jwks = self._jwks_sets[url] = _JwksSet(url)
+        key = jwks.keys.get(kid)
+        stale = jwks.fetched_at is None or now - jwks.fetched_at >= self._jwks_cache_ttl
         if key is not None and not stale:
             return key
-        await self._refresh_jwks(now)
+        await self._refresh_jwks(jwks, now)
         # After a failed fetch the previous set (even stale) is still used.
-        key = self._jwks_keys.get(kid)
+        key = jwks.keys.get(kid)
         if key is not None:
             return key
-        if self._jwks_error is not None:
+        if jwks.error is not None:
             error = InvalidToken("could not fetch JWKS")
-            error.__cause__ = self._jwks_error  # what `raise ... from` sets; kept compiled
+            error.__cause__ = jwks.error  # what `raise ... from` sets; kept compiled
             raise error
         raise InvalidToken(f"unknown JWKS key id {kid[:64]!r}")
 
-    async def _refresh_jwks(self, now: float) -> None:
+    async def _refresh_jwks(self, jwks: _JwksSet, now: float) -> None:
         """Fetch the key set unless another caller just did or the rate limit forbids it.
 
-        A failed fetch is recorded in ``_jwks_error`` (cleared by the next success).
+        A failed fetch is recorded in ``jwks.error`` (cleared by the next success).
         """
-        attempts = self._jwks_attempts
-        async with self._jwks_lock:
-            if self._jwks_attempts != attempts:
+        attempts = jwks.attempts
+        async with jwks.lock:
+            if jwks.attempts != attempts:
                 return  # a concurrent caller fetched while we waited
-            last = self._jwks_attempted_at
+            last = jwks.attempted_at
             # A clock that went backwards does not block refreshes.
             if last is not None and 0 <= now - last < self._jwks_refresh_interval:
                 return
-            self._jwks_attempted_at = now
-            self._jwks_attempts += 1
+            jwks.attempted_at = now
+            jwks.attempts += 1
             try:
                 async with asyncio.timeout(self._jwks_timeout):
-                    body = await self._http_fetch(self._jwks_url)
+                    body = await self._http_fetch(jwks.url)
                 keys = _parse_jwks(body)
             except (aiohttp.ClientError, OSError, ValueError) as exc:
                 # TimeoutError is an OSError; orjson.JSONDecodeError a ValueError.
-                self._jwks_error = exc
+                jwks.error = exc
                 return
-            self._jwks_keys = keys
-            self._jwks_fetched_at = now
-            self._jwks_error = None
+            jwks.keys = keys
+            jwks.fetched_at = now
+            jwks.error = None
 
     # -- claims -------------------------------------------------------------
 

@@ -42,7 +42,7 @@ import yaml
 
 from whirlwind.errors import ConfigError
 
-from .schema import EXTERNAL_IGNORED_KEYS, Config
+from .schema import Config
 from .validate import validate
 
 __all__ = [
@@ -222,8 +222,8 @@ def _fields(cls: type) -> dict[str, object]:
 
 
 def _ignored(cls: type) -> frozenset[str]:
-    own: frozenset[str] = getattr(cls, "IGNORED_KEYS", frozenset())
-    return own | EXTERNAL_IGNORED_KEYS.get(cls, frozenset())
+    ignored: frozenset[str] = getattr(cls, "IGNORED_KEYS", frozenset())
+    return ignored
 
 
 def _aliases(cls: type) -> Mapping[str, str]:

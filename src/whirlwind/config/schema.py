@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
 __all__ = [
-    "EXTERNAL_IGNORED_KEYS",
     "AdminConfig",
     "BrokerConfig",
     "ChannelConfig",
@@ -302,7 +301,9 @@ class TokenSettings:
     ecdsa_public_key: str = ""
     """PEM public key (or certificate) for the ES algorithm of its curve."""
     jwks_public_endpoint: str = ""
-    """JWKS URL; when set, tokens are verified with the key named by their ``kid``."""
+    """JWKS URL; when set, tokens are verified with the key named by their ``kid``. It may
+    hold ``{{name}}`` placeholders, filled from the named groups of ``issuer_regex`` and
+    ``audience_regex`` (each a list of fixed values, see ``auth/tokens.py``)."""
     audience: str = ""
     """Required ``aud`` value (exact)."""
     audience_regex: str = ""
@@ -313,13 +314,13 @@ class TokenSettings:
     """Regex the ``iss`` value must match (searched)."""
     user_id_claim: str = ""
     """Claim holding the user ID instead of ``sub``; must match ``^[a-zA-Z_]+$``."""
+    insecure_skip_jwks_endpoint_safety_check: bool = False
+    """Allow template placeholders from regex groups that are not lists of fixed values."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SubscriptionTokenConfig:
     """``client.subscription_token``: separate keys for subscription tokens."""
-
-    IGNORED_KEYS: ClassVar[frozenset[str]] = frozenset({"insecure_skip_jwks_endpoint_safety_check"})
 
     enabled: bool = False
     """Verify subscription tokens with these settings instead of ``client.token``."""
@@ -345,6 +346,8 @@ class SubscriptionTokenConfig:
     """Regular expression ``iss`` must match."""
     user_id_claim: str = ""
     """Claim holding the user ID instead of ``sub``."""
+    insecure_skip_jwks_endpoint_safety_check: bool = False
+    """See ``TokenSettings``."""
 
     def settings(self) -> TokenSettings:
         """The verification settings, without ``enabled``."""
@@ -1258,9 +1261,3 @@ class Config:
         """Options of a channel namespace (``None``: channels without namespace), or
         ``None`` when the namespace is not configured. See :meth:`ChannelConfig.options`."""
         return self.channel.options(namespace)
-
-
-EXTERNAL_IGNORED_KEYS: Final[Mapping[type, frozenset[str]]] = {
-    TokenSettings: frozenset({"insecure_skip_jwks_endpoint_safety_check"}),
-}
-"""``IGNORED_KEYS`` of classes defined elsewhere (``client.token`` is the auth module's)."""

@@ -7,9 +7,11 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import jwt
 import orjson
 import pytest
@@ -604,6 +606,10 @@ def test_insecure_skip_signature_still_checks_claims() -> None:
         ({"user_id_claim": "user.id"}, "client.token.user_id_claim"),
         ({"jwks_public_endpoint": "ftp://x"}, "client.token.jwks_public_endpoint"),
         ({"jwks_public_endpoint": "https://x/{{tenant}}"}, "client.token.jwks_public_endpoint"),
+        (
+            {"jwks_public_endpoint": "https://x/{{tenant}}", "issuer_regex": "(?P<tenant>.+)"},
+            "client.token.jwks_public_endpoint",
+        ),
     ],
 )
 def test_invalid_settings_raise_config_error(settings_: dict[str, Any], key: str) -> None:
@@ -1003,3 +1009,125 @@ def test_a_second_spelling_of_the_signature_is_refused() -> None:
 def test_critical_extensions_are_refused(header: dict[str, Any]) -> None:
     with pytest.raises(InvalidToken, match="critical"):
         connect(verifier(hmac_secret_key=SECRET), forge(header, {"sub": "1"}, SECRET.encode()))
+
+
+# ---------------------------------------------------------------------------
+# JWKS URL templates
+
+
+TEMPLATE = "https://{{realm}}.auth.example.com/{{tenant}}/jwks.json"
+
+
+class TenantJwks:
+    """JWKS endpoints in memory, one key set per URL."""
+
+    def __init__(self, sets: dict[str, list[Any]]) -> None:
+        self.sets = sets
+        self.fetched: list[str] = []
+
+    async def __call__(self, url: str) -> bytes:
+        self.fetched.append(url)
+        if url not in self.sets:
+            raise aiohttp.ClientResponseError(None, (), status=404)  # type: ignore[arg-type]
+        return orjson.dumps({"keys": self.sets[url]})
+
+
+def template_verifier(fetch: TenantJwks, **settings_: Any) -> TokenVerifier:
+    settings_ = {
+        "jwks_public_endpoint": TEMPLATE,
+        "issuer_regex": r"^https://login\.example\.com/(?P<tenant>acme|globex)$",
+        "audience_regex": r"^(?P<realm>eu|us)-app$",
+        **settings_,
+    }
+    return TokenVerifier(TokenSettings(**settings_), http_fetch=fetch)
+
+
+async def test_jwks_url_template_is_filled_from_issuer_and_audience(
+    rsa_key: rsa.RSAPrivateKey,
+) -> None:
+    """Centrifugo's templated JWKS endpoint: each tenant's tokens are verified with the
+    keys of that tenant's URL, and a key set never serves another URL's tokens."""
+    globex_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fetch = TenantJwks(
+        {
+            "https://eu.auth.example.com/acme/jwks.json": [rsa_jwk(rsa_key, "k1")],
+            "https://us.auth.example.com/globex/jwks.json": [rsa_jwk(globex_key, "k1")],
+        }
+    )
+    v = template_verifier(fetch)
+    acme = {"sub": "1", "iss": "https://login.example.com/acme", "aud": ["x", "eu-app"]}
+    globex = {"sub": "2", "iss": "https://login.example.com/globex", "aud": "us-app"}
+    assert (
+        await v.verify_connection_token(signed(rsa_key, "RS256", "k1", acme), now=NOW)
+    ).user == "1"
+    token = signed(globex_key, "RS256", "k1", globex)
+    assert (await v.verify_connection_token(token, now=NOW)).user == "2"
+    # The same kid, signed with acme's key but claiming globex: globex's keys refuse it.
+    forged = signed(rsa_key, "RS256", "k1", globex)
+    with pytest.raises(InvalidToken, match="signature verification failed"):
+        await v.verify_connection_token(forged, now=NOW)
+    assert fetch.fetched == [
+        "https://eu.auth.example.com/acme/jwks.json",
+        "https://us.auth.example.com/globex/jwks.json",
+    ]
+
+
+async def test_jwks_url_template_needs_matching_claims(rsa_key: rsa.RSAPrivateKey) -> None:
+    fetch = TenantJwks({})
+    v = template_verifier(fetch)
+    wrong_issuer = {"sub": "1", "iss": "https://login.example.com/evil", "aud": "eu-app"}
+    with pytest.raises(InvalidToken, match="issuer regex"):
+        await v.verify_connection_token(signed(rsa_key, "RS256", "k1", wrong_issuer), now=NOW)
+    wrong_audience = {"sub": "1", "iss": "https://login.example.com/acme", "aud": "eu"}
+    with pytest.raises(InvalidToken, match="audience regex"):
+        await v.verify_connection_token(signed(rsa_key, "RS256", "k1", wrong_audience), now=NOW)
+    assert fetch.fetched == []  # nothing fetched for a token that names no allowed tenant
+
+
+async def test_insecure_template_values_are_percent_encoded(
+    rsa_key: rsa.RSAPrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the safety check off, a claim can put anything in the URL; it stays inside
+    its path segment (defence in depth, like Centrifugo's path cleaning)."""
+    fetch = TenantJwks({})
+    with caplog.at_level(logging.WARNING, logger="whirlwind.auth"):
+        v = TokenVerifier(
+            TokenSettings(
+                jwks_public_endpoint="https://auth.example.com/{{tenant}}/jwks.json",
+                issuer_regex="^(?P<tenant>.+)$",
+                insecure_skip_jwks_endpoint_safety_check=True,
+            ),
+            http_fetch=fetch,
+        )
+    assert "insecure_skip_jwks_endpoint_safety_check is on" in caplog.text
+    claims = {"sub": "1", "iss": "../../evil.example/x?y#"}
+    with pytest.raises(InvalidToken, match="could not fetch JWKS"):
+        await v.verify_connection_token(signed(rsa_key, "RS256", "k1", claims), now=NOW)
+    assert fetch.fetched == ["https://auth.example.com/..%2F..%2Fevil.example%2Fx%3Fy%23/jwks.json"]
+
+
+@pytest.mark.parametrize(
+    ("regex", "safe"),
+    [
+        ("^(?P<tenant>acme|globex)$", True),
+        ("^(?P<tenant>acme)$", True),
+        (r"^(?P<tenant>acme\.eu|globex-us)$", True),
+        ("^(?P<tenant>.+)$", False),
+        ("^(?P<tenant>[a-z]+)$", False),
+        (r"^(?P<tenant>\w+)$", False),
+        ("^(?P<tenant>acme|glo*bex)$", False),
+        ("^(?P<tenant>(?:acme|globex)+)$", False),
+        ("^(?P<tenant>acme|)$", False),
+        ("^(?P<other>.+)/(?P<tenant>acme)$", True),  # only the groups used in the URL count
+        (r"^\(?P<tenant>.+\)$", None),  # escaped parentheses: no such group
+    ],
+)
+def test_template_groups_must_be_lists_of_fixed_values(regex: str, safe: bool | None) -> None:
+    settings_ = TokenSettings(jwks_public_endpoint="https://x/{{tenant}}", issuer_regex=regex)
+    if safe:
+        TokenVerifier(settings_)
+        return
+    with pytest.raises(ConfigError) as info:
+        TokenVerifier(settings_)
+    expected = "explicit list of allowed values" if safe is False else "not a named group"
+    assert len(info.value.problems) == 1 and expected in info.value.problems[0], info.value
