@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import random
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -626,7 +627,12 @@ class Client:
             time=int(now * 1000) if cfg.connect_include_server_time else 0,
         )
         self._proto.connect_succeeded(
-            cid, result, ttl=ttl, server_subs=server_subs, now=self._loop.time()
+            cid,
+            result,
+            ttl=ttl,
+            server_subs=server_subs,
+            now=self._loop.time(),
+            spread=random.random(),  # spreads the first ping (not security)
         )
         for channel in attached:
             await self._after_attach(channel, results[channel])

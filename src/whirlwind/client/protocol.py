@@ -269,6 +269,7 @@ class ClientProtocol:
         ttl: float | None,
         server_subs: dict[str, float | None],
         now: float,
+        spread: float = 1.0,
     ) -> None:
         """The connect command was accepted.
 
@@ -279,6 +280,11 @@ class ClientProtocol:
             server_subs: server-side subscriptions made at connect → their ttl or None;
                 ``result.subs`` says which are positioned.
             now: the loop time.
+            spread: in [0, 1]: the first ping and the first presence update come after
+                ``(1 + spread) / 2`` of their period, so between half of it and all of it.
+                The driver passes a random number, as centrifuge does (``client.go``
+                ``addPingUpdate``/``addPresenceUpdate``), so that clients that reconnected
+                together do not ping together; the later ones keep the full period.
         """
         if self.state is ClientState.CLOSED:
             self._inflight = None
@@ -291,8 +297,9 @@ class ClientProtocol:
         if (result.ping, result.pong) != advertised:
             # The client builds its reply with these already (a replace costs ~8 µs).
             result = dataclasses.replace(result, ping=advertised[0], pong=advertised[1])
+        first = (1.0 + spread) / 2
         if ping > 0:
-            self._ping_at = now + ping
+            self._ping_at = now + ping * first
         if ttl is not None:
             self._expire_deadline = now + ttl + settings.expired_close_delay
         for channel, sub_ttl in server_subs.items():
@@ -305,7 +312,7 @@ class ClientProtocol:
             if positioned:
                 self._arm_position_check(now)
         if settings.presence_update_interval > 0:
-            self._presence_at = now + settings.presence_update_interval
+            self._presence_at = now + settings.presence_update_interval * first
         self._send(self.codec.encode_result(command_id, result))
         self._pump(now)
 

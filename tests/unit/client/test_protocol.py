@@ -255,6 +255,34 @@ def test_ping_at_interval_then_no_pong_is_3012() -> None:
     assert proto.close_requested == codes.DISCONNECT_NO_PONG
 
 
+def test_first_ping_and_presence_update_are_spread() -> None:
+    """centrifuge's ``addPingUpdate(isFirst)``: the first ping comes after between half and
+    all of the period (the driver's random ``spread``), the later ones a period apart."""
+    proto = new_protocol(ping_interval=20.0, pong_timeout=0, presence_update_interval=30.0)
+    proto.receive_frame(CONNECT, now=0.0)
+    commands(proto)
+    proto.connect_succeeded(
+        1, ConnectResult(client="c"), ttl=None, server_subs={}, now=0.0, spread=0.0
+    )
+    proto.data_to_send()
+    assert proto.next_deadline() == 10.0
+    proto.handle_timer(10.0)
+    assert proto.data_to_send() == [b"{}"]
+    assert proto.next_deadline() == 15.0  # the first presence update: half of 30
+    proto.handle_timer(15.0)
+    assert proto.next_deadline() == 30.0  # ping: 10 + 20
+    proto.handle_timer(30.0)
+    assert proto.data_to_send() == [b"{}"]
+    assert proto.next_deadline() == 45.0  # presence: 15 + 30
+    other = new_protocol(ping_interval=20.0, pong_timeout=0, presence_update_interval=0)
+    other.receive_frame(CONNECT, now=0.0)
+    commands(other)
+    other.connect_succeeded(
+        1, ConnectResult(client="c"), ttl=None, server_subs={}, now=0.0, spread=0.5
+    )
+    assert other.next_deadline() == 15.0
+
+
 def test_pong_clears_the_pong_deadline() -> None:
     proto = connected(ping_interval=25.0, pong_timeout=8.0, presence_update_interval=0)
     proto.handle_timer(25.0)
