@@ -63,6 +63,8 @@ from jwt.exceptions import PyJWTError
 from whirlwind.config.schema import TokenSettings
 from whirlwind.errors import ConfigError, InvalidState, InvalidToken, TokenExpired
 
+logger = logging.getLogger("whirlwind.auth")
+
 __all__ = [
     "NO_OVERRIDE",
     "ConnectToken",
@@ -101,8 +103,6 @@ _OVERRIDE_FIELDS: Final = (
     "force_recovery",
     "force_positioning",
 )
-logger = logging.getLogger("whirlwind.auth")
-
 _PRIVATE_KEY_TYPES: Final = (
     rsa.RSAPrivateKey,
     ec.EllipticCurvePrivateKey,
@@ -881,7 +881,7 @@ class TokenVerifier:
         jwks = self._jwks_sets.get(url)
         if jwks is None:
             if len(self._jwks_sets) >= _MAX_JWKS_SETS:
-                # Only reachable with the safety check off: forget the oldest URL.
+                # In practice only without the safety check: forget the oldest URL.
                 del self._jwks_sets[next(iter(self._jwks_sets))]
             jwks = self._jwks_sets[url] = _JwksSet(url)
         key = jwks.keys.get(kid)
