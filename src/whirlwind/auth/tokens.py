@@ -857,20 +857,10 @@ class TokenVerifier:
         if not self._jwks_templated:
             return self._jwks_url
         claims = _load_claims(parsed.payload)
-        values: dict[str, str] = {}
-        if self._issuer_re is not None:
-            match = self._issuer_re.search(_string(claims, "iss"))
-            if match is None:
-                raise InvalidToken("token issuer does not match the issuer regex")
-            values.update((k, v) for k, v in match.groupdict().items() if v is not None)
-        if self._audience_re is not None:
-            for audience in _audiences(claims):
-                match = self._audience_re.search(audience)
-                if match is not None:
-                    values.update((k, v) for k, v in match.groupdict().items() if v is not None)
-                    break
-            else:
-                raise InvalidToken("token audience does not match the audience regex")
+        values = {
+            **self._issuer_groups(_string(claims, "iss")),
+            **self._audience_groups(_audiences(claims)),
+        }
         return _PLACEHOLDER_RE.sub(
             lambda m: urllib.parse.quote(values.get(m.group(1), ""), safe=""), self._jwks_url
         )
@@ -947,14 +937,30 @@ class TokenVerifier:
         issuer = _string(claims, "iss")
         if self._audience and self._audience not in audiences:
             raise InvalidToken("token audience does not match")
-        if self._audience_re is not None and not any(
-            self._audience_re.search(aud) for aud in audiences
-        ):
-            raise InvalidToken("token audience does not match the audience regex")
+        self._audience_groups(audiences)
         if self._issuer and issuer != self._issuer:
             raise InvalidToken("token issuer does not match")
-        if self._issuer_re is not None and not self._issuer_re.search(issuer):
+        self._issuer_groups(issuer)
+
+    def _audience_groups(self, audiences: list[str]) -> dict[str, str]:
+        """Check ``audience_regex`` against the ``aud`` values; the named groups of the
+        first that matches (empty without the regex)."""
+        if self._audience_re is None:
+            return {}
+        for audience in audiences:
+            match = self._audience_re.search(audience)
+            if match is not None:
+                return {k: v for k, v in match.groupdict().items() if v is not None}
+        raise InvalidToken("token audience does not match the audience regex")
+
+    def _issuer_groups(self, issuer: str) -> dict[str, str]:
+        """Check ``issuer_regex`` against ``iss``; its named groups (empty without it)."""
+        if self._issuer_re is None:
+            return {}
+        match = self._issuer_re.search(issuer)
+        if match is None:
             raise InvalidToken("token issuer does not match the issuer regex")
+        return {k: v for k, v in match.groupdict().items() if v is not None}
 
     @staticmethod
     def _check_time(exp: float | None, nbf: float | None, now: float, ignore_expiry: bool) -> None:
