@@ -1131,3 +1131,25 @@ def test_template_groups_must_be_lists_of_fixed_values(regex: str, safe: bool | 
         TokenVerifier(settings_)
     expected = "explicit list of allowed values" if safe is False else "not a named group"
     assert len(info.value.problems) == 1 and expected in info.value.problems[0], info.value
+
+
+TEMPLATE_GARBAGE = [
+    *GARBAGE,
+    b64url(b'{"alg":"RS256","kid":"k1"}') + "." + b64url(b"not json") + ".",
+    b64url(b'{"alg":"RS256","kid":"k1"}') + "." + b64url(b"[]") + ".",
+    b64url(b'{"alg":"RS256","kid":"k1"}') + "." + b64url(b'{"iss":5,"aud":"eu-app"}') + ".",
+    b64url(b'{"alg":"RS256","kid":"k1"}') + "." + b64url(b'{"iss":"x","aud":{"a":1}}') + ".",
+]
+
+
+@pytest.mark.parametrize("token", TEMPLATE_GARBAGE)
+async def test_garbage_tokens_with_a_url_template_fetch_nothing(token: str) -> None:
+    """The template is filled from claims read before the signature check: garbage there
+    is an invalid token, and no key set is fetched for it."""
+    fetch = TenantJwks({})
+    v = template_verifier(fetch)
+    with pytest.raises(InvalidToken):
+        await v.verify_connection_token(token, now=NOW)
+    with pytest.raises(InvalidToken):
+        await v.verify_subscription_token(token, now=NOW)
+    assert fetch.fetched == []
